@@ -1,0 +1,97 @@
+"""Model checkpoints: U-Net weights in safetensors with the model configuration inside.
+
+Nothing is unpickled: a checkpoint is a safetensors file (a JSON header and raw tensor
+bytes) whose string metadata holds ``format``, ``version`` and ``unet_config`` (JSON),
+plus whatever else the caller adds (the training step, say). Every way a file can be
+wrong is reported as a :class:`CheckpointError` with a one-line message.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save as safetensors_bytes
+from torch import Tensor
+
+from core.files import atomic_write_bytes
+from core.unet import UNet, UNetConfig
+
+FORMAT = "cfg-tui.unet"
+VERSION = "1"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used; the message is one line naming the problem."""
+
+
+def save_checkpoint(path: str | os.PathLike, model: UNet, metadata: dict[str, str] | None = None) -> Path:
+    """Write the model's weights and configuration to ``path`` atomically."""
+    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    meta = {**(metadata or {}), "format": FORMAT, "version": VERSION}
+    meta["unet_config"] = json.dumps(model.config.to_dict())
+    return atomic_write_bytes(path, safetensors_bytes(tensors, metadata=meta))
+
+
+def read_checkpoint(path: str | os.PathLike) -> tuple[UNetConfig, dict[str, Tensor], dict[str, str]]:
+    """The configuration, the tensors (on the CPU) and the metadata of a checkpoint file."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            metadata = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open is not a dict)
+    except Exception as e:  # safetensors raises several types for damaged files
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise CheckpointError(f"{path} is not a readable safetensors file ({reason})") from None
+    if metadata.get("format") != FORMAT or "unet_config" not in metadata:
+        raise CheckpointError(f"{path} is not a cfg-tui checkpoint (no model configuration inside)")
+    if metadata.get("version") != VERSION:
+        raise CheckpointError(f"{path} has checkpoint version {metadata.get('version')}, expected {VERSION}")
+    try:
+        config = UNetConfig.from_dict(json.loads(metadata["unet_config"]))
+    except (ValueError, TypeError) as e:
+        raise CheckpointError(f"{path} has a bad model configuration: {e}") from None
+    return config, tensors, metadata
+
+
+def load_checkpoint(
+    path: str | os.PathLike, device: torch.device | str = "cpu", expect: UNetConfig | None = None
+) -> tuple[UNet, dict[str, str]]:
+    """A U-Net in eval mode built from the stored configuration, and the metadata.
+
+    With ``expect``, a checkpoint of any other configuration is refused.
+    """
+    config, tensors, metadata = read_checkpoint(path)
+    if expect is not None and config != expect:
+        raise CheckpointError(f"{path}: model configuration does not match: {_config_diff(config, expect)}")
+    model = UNet(config)
+    _check_tensors(path, model, tensors)
+    model.load_state_dict(tensors)
+    return model.to(device).eval(), metadata
+
+
+def _config_diff(found: UNetConfig, expected: UNetConfig) -> str:
+    a, b = found.to_dict(), expected.to_dict()
+    return ", ".join(f"{k} is {a[k]} but {b[k]} was expected" for k in a if a[k] != b[k])
+
+
+def _check_tensors(path: str | os.PathLike, model: UNet, tensors: dict[str, Tensor]) -> None:
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(tensors))
+    unexpected = sorted(set(tensors) - set(expected))
+    if missing or unexpected:
+        parts = [f"missing {', '.join(missing[:3])}" if missing else "", f"unexpected {', '.join(unexpected[:3])}" if unexpected else ""]
+        raise CheckpointError(f"{path}: tensors do not match the configuration: {'; '.join(p for p in parts if p)}")
+    for name, ref in expected.items():
+        got = tensors[name]
+        if got.shape != ref.shape or got.dtype != ref.dtype:
+            raise CheckpointError(
+                f"{path}: tensor {name} is {got.dtype} {tuple(got.shape)}, expected {ref.dtype} {tuple(ref.shape)}"
+            )
+        if got.is_floating_point() and not torch.isfinite(got).all():
+            raise CheckpointError(f"{path}: tensor {name} has non-finite values")

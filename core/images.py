@@ -1,0 +1,67 @@
+"""Images from tensors: the lab's guidance figure as a PNG.
+
+The figure has one panel per guidance scale, each a grid with one row per class and
+one column per sample, titled ``w = …``, with the class names down the left.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw, ImageFont
+from torch import Tensor
+from torchvision.utils import make_grid
+
+from core.files import atomic_write_bytes
+
+PAD = 2  # pixels between tiles, as make_grid's default
+
+
+def to_uint8(images: Tensor) -> np.ndarray:
+    """Images ``(N, C, H, W)`` in [-1, 1] → uint8 ``(N, H, W, C)`` in [0, 255] (clamped)."""
+    x = ((images.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round()
+    return x.to(torch.uint8).permute(0, 2, 3, 1).numpy()
+
+
+def tile(images: Tensor, cols: int) -> Image.Image:
+    """Images ``(N, C, H, W)`` in [-1, 1] as one grey (or RGB) grid image, ``cols`` per row."""
+    grid = make_grid(images.detach().float().cpu(), nrow=cols, padding=PAD, pad_value=-1.0)
+    pixels = to_uint8(grid[None])[0]
+    return Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels)
+
+
+def guidance_figure(
+    panels: Sequence[tuple[float, Tensor]], row_labels: Sequence[str], scale: int = 2
+) -> Image.Image:
+    """The lab's figure. ``panels`` is [(w, images ``(rows · cols, C, H, W)``)], row-major
+    with ``len(row_labels)`` rows; each panel is upscaled ``scale``× (nearest)."""
+    rows = len(row_labels)
+    grids = [tile(images, cols=len(images) // rows) for _, images in panels]
+    grids = [g.resize((g.width * scale, g.height * scale), Image.Resampling.NEAREST) for g in grids]
+    font = ImageFont.load_default(size=7 * scale)
+    label_w, title_h, gap = 12 * scale + 2 * max(map(len, row_labels)) * scale, 12 * scale, 8 * scale
+    width = label_w + sum(g.width for g in grids) + gap * (len(grids) - 1)
+    height = title_h + max(g.height for g in grids)
+    fig = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(fig)
+    x = label_w
+    for (w, _), grid in zip(panels, grids):
+        fig.paste(grid.convert("RGB"), (x, title_h))
+        draw.text((x + grid.width // 2, title_h // 2), f"w = {w:g}", fill="black", font=font, anchor="mm")
+        x += grid.width + gap
+    row_h = grids[0].height / rows
+    for i, label in enumerate(row_labels):
+        draw.text((label_w - 4, title_h + (i + 0.5) * row_h), label, fill="black", font=font, anchor="rm")
+    return fig
+
+
+def save_png(image: Image.Image, path: str | os.PathLike) -> Path:
+    """Write ``image`` as PNG atomically; raises OSError when the path is not writable."""
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return atomic_write_bytes(path, buffer.getvalue())

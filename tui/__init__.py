@@ -1,0 +1,1 @@
+"""The command line (Typer) and the terminal app (Textual): thin layers over ``core``."""

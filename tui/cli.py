@@ -1,0 +1,80 @@
+"""The ``cfg-tui`` command."""
+
+from __future__ import annotations
+
+import platform
+import sys
+
+import torch
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from core.unet import MiB, UNet, UNetConfig, model_size_bytes
+
+app = typer.Typer(
+    name="cfg-tui",
+    help="Class-conditional flow matching with classifier-free guidance on MNIST, from the terminal.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _channels(value: str) -> tuple[int, ...]:
+    try:
+        channels = tuple(int(c) for c in value.split(","))
+    except ValueError:
+        raise typer.BadParameter(f"expected comma-separated integers, got {value!r}") from None
+    return channels
+
+
+@app.command()
+def info(
+    channels: str = typer.Option("32,64,128", help="U-Net widths per stage, comma-separated."),
+    layers: int = typer.Option(2, help="Residual layers per stage."),
+    embed_dim: int = typer.Option(40, help="Width of the time and label embeddings."),
+) -> None:
+    """Show the U-Net's size for a configuration and what this machine can run it on."""
+    try:
+        config = UNetConfig(_channels(channels), layers, embed_dim, embed_dim)
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from None
+    model = UNet(config)
+    table = Table(show_header=False, box=None)
+    table.add_row("U-Net channels", ", ".join(map(str, config.channels)))
+    table.add_row("residual layers / stage", str(config.num_residual_layers))
+    table.add_row("embedding widths", f"t {config.t_embed_dim}, y {config.y_embed_dim}")
+    table.add_row("parameters", f"{sum(p.numel() for p in model.parameters()):,}")
+    table.add_row("size (params + buffers)", f"{model_size_bytes(model) / MiB:.3f} MiB")
+    table.add_row("torch", torch.__version__)
+    table.add_row("python", platform.python_version())
+    cuda = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
+    table.add_row("CUDA device", cuda)
+    table.add_row("CPU threads", str(torch.get_num_threads()))
+    Console().print(table)
+
+
+@app.callback()
+def main() -> None:
+    """cfg-tui: train and sample a class-conditional generator of MNIST digits."""
+
+
+def run(argv: list[str] | None = None) -> None:
+    """The console script: a usage error becomes one line on stderr and exit code 2."""
+    try:
+        code = app(args=argv, prog_name="cfg-tui", standalone_mode=False)
+    except Exception as e:
+        # Typer's usage errors (its own or click's, by version) carry these two attributes.
+        if not (hasattr(e, "format_message") and hasattr(e, "exit_code")):
+            raise
+        if type(e).__name__ == "NoArgsIsHelpError" and getattr(e, "ctx", None):
+            typer.echo(e.ctx.get_help())
+            sys.exit(0)
+        typer.echo(f"cfg-tui: error: {e.format_message()}", err=True)
+        sys.exit(2 if e.exit_code == 2 else 1)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+if __name__ == "__main__":
+    run()

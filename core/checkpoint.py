@@ -85,13 +85,19 @@ def _check_tensors(path: str | os.PathLike, model: UNet, tensors: dict[str, Tens
     missing = sorted(set(expected) - set(tensors))
     unexpected = sorted(set(tensors) - set(expected))
     if missing or unexpected:
-        parts = [f"missing {', '.join(missing[:3])}" if missing else "", f"unexpected {', '.join(unexpected[:3])}" if unexpected else ""]
-        raise CheckpointError(f"{path}: tensors do not match the configuration: {'; '.join(p for p in parts if p)}")
+        parts = [
+            f"missing {', '.join(missing[:3])}" if missing else "",
+            f"unexpected {', '.join(unexpected[:3])}" if unexpected else "",
+        ]
+        raise CheckpointError(
+            f"{path}: tensors do not match the configuration: {'; '.join(p for p in parts if p)}"
+        )
     for name, ref in expected.items():
         got = tensors[name]
         if got.shape != ref.shape or got.dtype != ref.dtype:
             raise CheckpointError(
-                f"{path}: tensor {name} is {got.dtype} {tuple(got.shape)}, expected {ref.dtype} {tuple(ref.shape)}"
+                f"{path}: tensor {name} is {got.dtype} {tuple(got.shape)}, "
+                f"expected {ref.dtype} {tuple(ref.shape)}"
             )
         if got.is_floating_point() and not torch.isfinite(got).all():
             raise CheckpointError(f"{path}: tensor {name} has non-finite values")

@@ -16,7 +16,8 @@ class ImageBatches:
     def __init__(self, images: Tensor, labels: Tensor) -> None:
         if images.ndim != 4 or labels.shape != (images.shape[0],):
             raise ValueError(
-                f"expected images (N, C, H, W) and labels (N,), got {tuple(images.shape)} and {tuple(labels.shape)}"
+                "expected images (N, C, H, W) and labels (N,), "
+                f"got {tuple(images.shape)} and {tuple(labels.shape)}"
             )
         self.images = images.float()
         self.labels = labels.long().to(images.device)

@@ -18,9 +18,7 @@ VelocityFn = Callable[[Tensor, Tensor], Tensor]
 """A vector field (x ``(B, C, H, W)``, t ``(B,)``) → ``(B, C, H, W)``."""
 
 
-def guided_velocity(
-    model: nn.Module, x: Tensor, t: Tensor, y: Tensor, w: float, null_label: int
-) -> Tensor:
+def guided_velocity(model: nn.Module, x: Tensor, t: Tensor, y: Tensor, w: float, null_label: int) -> Tensor:
     """ũ_t(x | y) for a batch. x ``(B, C, H, W)``, t ``(B,)``, y ``(B,)`` int64 → ``(B, C, H, W)``.
 
     Rows whose label is already ∅ need no conditional half (their guided field is
@@ -33,9 +31,7 @@ def guided_velocity(
     cond_rows = (y != null_label).nonzero().squeeze(1)
     if w == 0.0 or cond_rows.numel() == 0:
         return model(x, t, null_y)
-    out = model(
-        torch.cat([x, x[cond_rows]]), torch.cat([t, t[cond_rows]]), torch.cat([null_y, y[cond_rows]])
-    )
+    out = model(torch.cat([x, x[cond_rows]]), torch.cat([t, t[cond_rows]]), torch.cat([null_y, y[cond_rows]]))
     u_null, u_cond = out[: len(x)], out[len(x) :]
     guided = u_null.clone()
     guided[cond_rows] = torch.lerp(u_null[cond_rows], u_cond, w)

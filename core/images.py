@@ -31,6 +31,7 @@ def to_uint8(images: Tensor) -> np.ndarray:
 def tile(images: Tensor, cols: int) -> Image.Image:
     """Images ``(N, C, H, W)`` in [-1, 1] as one grey (or RGB) grid image, ``cols`` per row."""
     grid = make_grid(images.detach().float().cpu(), nrow=cols, padding=PAD, pad_value=-1.0)
+    grid = grid[: images.shape[1]]  # make_grid turns one channel into three copies
     pixels = to_uint8(grid[None])[0]
     return Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels)
 
@@ -50,7 +51,7 @@ def guidance_figure(
     fig = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(fig)
     x = label_w
-    for (w, _), grid in zip(panels, grids):
+    for (w, _), grid in zip(panels, grids, strict=True):
         fig.paste(grid.convert("RGB"), (x, title_h))
         draw.text((x + grid.width // 2, title_h // 2), f"w = {w:g}", fill="black", font=font, anchor="mm")
         x += grid.width + gap

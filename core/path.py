@@ -30,9 +30,7 @@ class GaussianPath:
         alpha_cls, beta_cls = SCHEDULES[name]
         return cls(alpha_cls(), beta_cls())
 
-    def sample(
-        self, z: Tensor, t: Tensor, generator: torch.Generator | None = None
-    ) -> tuple[Tensor, Tensor]:
+    def sample(self, z: Tensor, t: Tensor, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
         """Draw x_t ~ p_t(·|z). Returns ``(x_t, ε)``, both shaped like ``z``."""
         eps = torch.randn(z.shape, generator=generator, device=z.device, dtype=z.dtype)
         return self.alpha.value(t) * z + self.beta.value(t) * eps, eps

@@ -43,4 +43,3 @@ def generate(
         return integrate(field, x0, time_grid(steps, device), step, callback)
     finally:
         model.train(was_training)
-

@@ -43,9 +43,7 @@ def heun_step(f: VelocityFn, x: Tensor, t: Tensor, h: Tensor) -> Tensor:
     return x + 0.5 * h * (k1 + k2)
 
 
-def euler_maruyama(
-    path: GaussianPath, noise: float, generator: torch.Generator | None = None
-) -> Step:
+def euler_maruyama(path: GaussianPath, noise: float, generator: torch.Generator | None = None) -> Step:
     """A stochastic step that keeps the path's marginals, its score taken from the velocity.
 
         dX = [u_t(X) + σ_t²/2 · ∇log p_t(X)] dt + σ_t dW,    σ_t = noise · β_t

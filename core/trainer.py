@@ -78,7 +78,7 @@ class EMA:
     def update(self, model: nn.Module) -> None:
         ema_params = list(self.model.parameters())
         torch._foreach_lerp_(ema_params, [p.detach() for p in model.parameters()], 1 - self.decay)
-        for ema_buf, buf in zip(self.model.buffers(), model.buffers()):
+        for ema_buf, buf in zip(self.model.buffers(), model.buffers(), strict=True):
             ema_buf.copy_(buf)
 
 

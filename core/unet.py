@@ -7,6 +7,7 @@ Skip connections are *added* to the decoder input, not concatenated (as in the l
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import asdict, dataclass
 
@@ -79,15 +80,11 @@ class FourierEncoder(nn.Module):
 
 def _adapter(embed_dim: int, channels: int) -> nn.Sequential:
     """Linear → SiLU → Linear: an embedding ``(B, embed_dim)`` to a bias ``(B, channels)``."""
-    return nn.Sequential(
-        nn.Linear(embed_dim, embed_dim), nn.SiLU(), nn.Linear(embed_dim, channels)
-    )
+    return nn.Sequential(nn.Linear(embed_dim, embed_dim), nn.SiLU(), nn.Linear(embed_dim, channels))
 
 
 def _conv_block(channels: int) -> nn.Sequential:
-    return nn.Sequential(
-        nn.SiLU(), nn.BatchNorm2d(channels), nn.Conv2d(channels, channels, 3, padding=1)
-    )
+    return nn.Sequential(nn.SiLU(), nn.BatchNorm2d(channels), nn.Conv2d(channels, channels, 3, padding=1))
 
 
 class ResidualLayer(nn.Module):
@@ -162,7 +159,7 @@ class UNet(nn.Module):
         )
         self.time_embedder = FourierEncoder(t_dim)
         self.y_embedder = nn.Embedding(cfg.num_classes + 1, y_dim)
-        pairs = list(zip(c[:-1], c[1:]))
+        pairs = list(itertools.pairwise(c))
         self.encoders = nn.ModuleList(Encoder(a, b, n, t_dim, y_dim) for a, b in pairs)
         self.midcoder = Stage(c[-1], n, t_dim, y_dim)
         self.decoders = nn.ModuleList(Decoder(b, a, n, t_dim, y_dim) for a, b in reversed(pairs))

@@ -8,11 +8,13 @@ import torch
 from core.data import ImageBatches
 from core.unet import UNetConfig
 
-TINY = UNetConfig(channels=(8, 16), num_residual_layers=1, t_embed_dim=8, y_embed_dim=8, num_classes=2, image_size=16)
+TINY = UNetConfig(
+    channels=(8, 16), num_residual_layers=1, t_embed_dim=8, y_embed_dim=8, num_classes=2, image_size=16
+)
 
 
 def bars(n: int, size: int = 16, seed: int = 0) -> ImageBatches:
-    """Two classes of ``size``² images in [-1, 1]: 0 = a horizontal bar, 1 = a vertical bar, at random rows/columns."""
+    """Two classes of ``size``² images in [-1, 1]: 0 = a horizontal bar, 1 = a vertical bar, anywhere."""
     g = torch.Generator().manual_seed(seed)
     labels = torch.randint(0, 2, (n,), generator=g)
     pos = torch.randint(4, size - 4, (n,), generator=g)

@@ -34,7 +34,9 @@ def _inputs(n: int = 6) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
 def test_w_one_is_conditional_and_w_zero_is_null(model: torch.nn.Module) -> None:
     x, t, y = _inputs()
     torch.testing.assert_close(guided_velocity(model, x, t, y, 1.0, NULL), model(x, t, y))
-    torch.testing.assert_close(guided_velocity(model, x, t, y, 0.0, NULL), model(x, t, torch.full_like(y, NULL)))
+    torch.testing.assert_close(
+        guided_velocity(model, x, t, y, 0.0, NULL), model(x, t, torch.full_like(y, NULL))
+    )
 
 
 @torch.no_grad()

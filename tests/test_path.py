@@ -59,7 +59,9 @@ def test_vector_field_stays_finite_at_t_equal_one(name: str) -> None:
     # Close to t = 1 the x-form still equals the exact noise form.
     t = torch.full((3, 1, 1, 1), 1 - 1e-3)
     x = path.alpha.value(t) * z + path.beta.value(t) * eps
-    torch.testing.assert_close(path.conditional_vector_field(x, z, t), path.velocity(z, eps, t), atol=2e-3, rtol=0)
+    torch.testing.assert_close(
+        path.conditional_vector_field(x, z, t), path.velocity(z, eps, t), atol=2e-3, rtol=0
+    )
 
 
 @pytest.mark.parametrize("name", SCHEDULES)

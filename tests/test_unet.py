@@ -30,7 +30,9 @@ def test_output_depends_on_label_and_time() -> None:
 
 
 def test_configurations_change_the_size() -> None:
-    small = model_size_bytes(UNet(UNetConfig(channels=(16, 32), num_residual_layers=1, t_embed_dim=16, y_embed_dim=8)))
+    small = model_size_bytes(
+        UNet(UNetConfig(channels=(16, 32), num_residual_layers=1, t_embed_dim=16, y_embed_dim=8))
+    )
     assert small < model_size_bytes(UNet())
     deeper = UNet(UNetConfig(channels=(8, 16, 32, 64)))
     assert deeper(torch.randn(2, 1, 32, 32), torch.rand(2), torch.tensor([0, 1])).shape == (2, 1, 32, 32)
@@ -45,8 +47,8 @@ def test_same_seed_same_weights_and_global_rng_untouched() -> None:
     b = new_model(UNetConfig(), seed=7)
     c = new_model(UNetConfig(), seed=8)
     assert torch.equal(before, after)
-    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
-    assert not all(torch.equal(p, q) for p, q in zip(a.parameters(), c.parameters()))
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))
+    assert not all(torch.equal(p, q) for p, q in zip(a.parameters(), c.parameters(), strict=True))
 
 
 @pytest.mark.parametrize(

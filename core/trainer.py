@@ -120,8 +120,11 @@ class CFGTrainer:
 
     def train_step(self) -> Tensor:
         """One optimizer step on a fresh batch; returns the (detached) loss."""
+        return self.optimize(*self.data.sample(self.config.batch_size, self.generator))
+
+    def optimize(self, z: Tensor, y: Tensor) -> Tensor:
+        """One optimizer step on the batch z ``(B, C, H, W)``, y ``(B,)``; returns the (detached) loss."""
         self.model.train()
-        z, y = self.data.sample(self.config.batch_size, self.generator)
         loss = self.loss(z, y)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()

@@ -10,7 +10,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from core.checkpoint import CheckpointError
+from core.data import DataError
 from core.unet import MiB, UNet, UNetConfig, model_size_bytes
+from tui.commands import bench, data
 
 app = typer.Typer(
     name="cfg-tui",
@@ -19,6 +22,11 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+app.add_typer(data.app, name="data")
+app.add_typer(bench.app, name="bench")
+
+USER_ERRORS = (DataError, CheckpointError)
+"""Errors whose message is meant for the user: one line, exit code 2, no traceback."""
 
 
 def _channels(value: str) -> tuple[int, ...]:
@@ -64,6 +72,9 @@ def run(argv: list[str] | None = None) -> None:
     """The console script: a usage error becomes one line on stderr and exit code 2."""
     try:
         code = app(args=argv, prog_name="cfg-tui", standalone_mode=False)
+    except USER_ERRORS as e:
+        typer.echo(f"cfg-tui: error: {e}", err=True)
+        sys.exit(2)
     except Exception as e:
         # Typer's usage errors (its own or click's, by version) carry these two attributes.
         if not (hasattr(e, "format_message") and hasattr(e, "exit_code")):

@@ -1,0 +1,77 @@
+"""``cfg-tui data``: fetch and inspect the datasets."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import torch
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from core.data import DATA_ROOT_ENV, DATASETS, DataError, default_data_root, load_split
+from core.data.cache import cache_path
+from core.data.sources import RAW_FILES
+
+app = typer.Typer(help="Fetch MNIST / Fashion-MNIST and show what is in the data root.", no_args_is_help=True)
+
+DataRoot = typer.Option(
+    None,
+    "--data-root",
+    help=f"Data folder (default: ${DATA_ROOT_ENV}, else the per-user data folder).",
+    show_default=False,
+)
+
+
+def log(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+def _names(dataset: str) -> list[str]:
+    if dataset == "all":
+        return list(DATASETS)
+    if dataset not in DATASETS:
+        raise DataError(f"unknown dataset {dataset!r}; choose from {', '.join(DATASETS)} or all")
+    return [dataset]
+
+
+@app.command()
+def fetch(
+    dataset: str = typer.Option("mnist", help=f"{', '.join(DATASETS)} or all."),
+    data_root: Path | None = DataRoot,
+) -> None:
+    """Get the raw files (trying each source in turn) and preprocess both splits once."""
+    root = data_root or default_data_root()
+    table = Table("dataset", "split", "images", "seconds", "fingerprint")
+    table.add_column("label counts 0-9", no_wrap=True)
+    for name in _names(dataset):
+        for split in RAW_FILES:
+            start = time.perf_counter()
+            data, fingerprint = load_split(name, split, root, log=log)
+            counts = torch.bincount(data.labels, minlength=10).tolist()
+            seconds = f"{time.perf_counter() - start:.2f}"
+            label_counts = " ".join(map(str, counts))
+            table.add_row(name, split, f"{len(data):,}", seconds, fingerprint[:12], label_counts)
+    Console().print(table)
+    typer.echo(f"data root: {root}")
+
+
+@app.command()
+def info(data_root: Path | None = DataRoot) -> None:
+    """Show, for each dataset, where its raw files and caches are and whether they are there."""
+    root = data_root or default_data_root()
+    table = Table("dataset", "split", "raw files", "cache")
+    for dataset in DATASETS.values():
+        raw = dataset.raw_dir(root)
+        for split, files in RAW_FILES.items():
+            have_raw = all((raw / f).exists() or (raw / f"{f}.gz").exists() for f in files)
+            cache = cache_path(root, dataset, split)
+            table.add_row(
+                dataset.name,
+                split,
+                "present" if have_raw else "missing",
+                f"{cache.stat().st_size / 2**20:.1f} MiB" if cache.exists() else "none",
+            )
+    Console().print(table)
+    typer.echo(f"data root: {root}")

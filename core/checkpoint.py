@@ -28,16 +28,14 @@ class CheckpointError(ValueError):
     """A checkpoint that cannot be used; the message is one line naming the problem."""
 
 
-def save_checkpoint(path: str | os.PathLike, model: UNet, metadata: dict[str, str] | None = None) -> Path:
-    """Write the model's weights and configuration to ``path`` atomically."""
-    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    meta = {**(metadata or {}), "format": FORMAT, "version": VERSION}
-    meta["unet_config"] = json.dumps(model.config.to_dict())
-    return atomic_write_bytes(path, safetensors_bytes(tensors, metadata=meta))
+def save_tensors(path: str | os.PathLike, tensors: dict[str, Tensor], metadata: dict[str, str]) -> Path:
+    """Write tensors (moved to the CPU) and string metadata as safetensors, atomically."""
+    tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+    return atomic_write_bytes(path, safetensors_bytes(tensors, metadata=metadata))
 
 
-def read_checkpoint(path: str | os.PathLike) -> tuple[UNetConfig, dict[str, Tensor], dict[str, str]]:
-    """The configuration, the tensors (on the CPU) and the metadata of a checkpoint file."""
+def read_tensors(path: str | os.PathLike) -> tuple[dict[str, Tensor], dict[str, str]]:
+    """The tensors (on the CPU) and metadata of a safetensors file, or a one-line :class:`CheckpointError`."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
@@ -48,6 +46,19 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[UNetConfig, dict[str, Tens
     except Exception as e:  # safetensors raises several types for damaged files
         reason = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise CheckpointError(f"{path} is not a readable safetensors file ({reason})") from None
+    return tensors, metadata
+
+
+def save_checkpoint(path: str | os.PathLike, model: UNet, metadata: dict[str, str] | None = None) -> Path:
+    """Write the model's weights and configuration to ``path`` atomically."""
+    meta = {**(metadata or {}), "format": FORMAT, "version": VERSION}
+    meta["unet_config"] = json.dumps(model.config.to_dict())
+    return save_tensors(path, model.state_dict(), meta)
+
+
+def read_checkpoint(path: str | os.PathLike) -> tuple[UNetConfig, dict[str, Tensor], dict[str, str]]:
+    """The configuration, the tensors (on the CPU) and the metadata of a checkpoint file."""
+    tensors, metadata = read_tensors(path)
     if metadata.get("format") != FORMAT or "unet_config" not in metadata:
         raise CheckpointError(f"{path} is not a cfg-tui checkpoint (no model configuration inside)")
     if metadata.get("version") != VERSION:

@@ -1,7 +1,7 @@
-"""Images from tensors: the lab's guidance figure as a PNG.
+"""Images from tensors: the lab's figures as PNG, and the pixels behind terminal art.
 
-The figure has one panel per guidance scale, each a grid with one row per class and
-one column per sample, titled ``w = …``, with the class names down the left.
+A figure has one titled panel per guidance scale (or per time t), each a grid with one
+row per class and one column per sample, with the class names down the left.
 """
 
 from __future__ import annotations
@@ -36,10 +36,10 @@ def tile(images: Tensor, cols: int) -> Image.Image:
     return Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels)
 
 
-def guidance_figure(
-    panels: Sequence[tuple[float, Tensor]], row_labels: Sequence[str], scale: int = 2
+def grid_figure(
+    panels: Sequence[tuple[str, Tensor]], row_labels: Sequence[str], scale: int = 2
 ) -> Image.Image:
-    """The lab's figure. ``panels`` is [(w, images ``(rows · cols, C, H, W)``)], row-major
+    """The lab's figure. ``panels`` is [(title, images ``(rows · cols, C, H, W)``)], row-major
     with ``len(row_labels)`` rows; each panel is upscaled ``scale``× (nearest)."""
     rows = len(row_labels)
     grids = [tile(images, cols=len(images) // rows) for _, images in panels]
@@ -51,9 +51,9 @@ def guidance_figure(
     fig = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(fig)
     x = label_w
-    for (w, _), grid in zip(panels, grids, strict=True):
+    for (title, _), grid in zip(panels, grids, strict=True):
         fig.paste(grid.convert("RGB"), (x, title_h))
-        draw.text((x + grid.width // 2, title_h // 2), f"w = {w:g}", fill="black", font=font, anchor="mm")
+        draw.text((x + grid.width // 2, title_h // 2), title, fill="black", font=font, anchor="mm")
         x += grid.width + gap
     row_h = grids[0].height / rows
     for i, label in enumerate(row_labels):
@@ -66,3 +66,26 @@ def save_png(image: Image.Image, path: str | os.PathLike) -> Path:
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     return atomic_write_bytes(path, buffer.getvalue())
+
+
+def guidance_title(w: float) -> str:
+    return f"w = {w:g}"
+
+
+SHADES = " .:-=+*#%@"
+
+
+def shade_text(pixels: np.ndarray) -> list[str]:
+    """A uint8 ``(H, W)`` image as text, one character per 1×2 pixels (dark → light: " .:-=+*#%@")."""
+    if pixels.shape[0] % 2:
+        pixels = np.vstack([pixels, np.zeros_like(pixels[:1])])
+    pairs = (pixels[0::2].astype(np.uint16) + pixels[1::2]) / 2  # (H/2, W)
+    index = np.minimum((pairs * len(SHADES) / 256).astype(int), len(SHADES) - 1)
+    return ["".join(SHADES[i] for i in row) for row in index]
+
+
+def half_block_pairs(pixels: np.ndarray) -> np.ndarray:
+    """A uint8 ``(H, W)`` image as ``(ceil(H/2), W, 2)`` (upper, lower) pixel pairs: one ``▀`` cell each."""
+    if pixels.shape[0] % 2:
+        pixels = np.vstack([pixels, np.zeros_like(pixels[:1])])
+    return np.stack([pixels[0::2], pixels[1::2]], axis=-1)

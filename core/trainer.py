@@ -10,6 +10,8 @@ Adam, lr 1e-3, batch 250, 5,000 steps is the lab's recipe.
 from __future__ import annotations
 
 import copy
+import json
+import math
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -43,10 +45,10 @@ class TrainConfig:
         checks = {
             "steps": self.steps >= 1,
             "batch_size": self.batch_size >= 1,
-            "lr": self.lr > 0,
+            "lr": 0 < self.lr < math.inf,
             "eta": 0 <= self.eta < 1,
             "ema_decay": 0 <= self.ema_decay < 1,
-            "grad_clip": self.grad_clip >= 0,
+            "grad_clip": 0 <= self.grad_clip < math.inf,
         }
         bad = [f"{k}={getattr(self, k)!r}" for k, ok in checks.items() if not ok]
         if bad:
@@ -149,7 +151,39 @@ class CFGTrainer:
         self.model.eval()
         return loss
 
+    def state(self) -> tuple[dict[str, Tensor], dict[str, str]]:
+        """Everything an exact resume needs, as tensors and string metadata (for safetensors):
+        weights and buffers, Adam's moments, the EMA, the random stream and the step."""
+        tensors = {f"model.{k}": v for k, v in self.model.state_dict().items()}
+        if self.ema is not None:
+            tensors |= {f"ema.{k}": v for k, v in self.ema.model.state_dict().items()}
+        optim = self.optimizer.state_dict()
+        for index, moments in optim["state"].items():
+            tensors |= {f"optim.{index}.{k}": torch.as_tensor(v) for k, v in moments.items()}
+        tensors["rng"] = self.generator.get_state()
+        return tensors, {"step": str(self.step), "param_groups": json.dumps(optim["param_groups"])}
+
+    def load_state(self, tensors: dict[str, Tensor], metadata: dict[str, str]) -> None:
+        """Restore what :meth:`state` saved; raises KeyError/ValueError/RuntimeError if it does not fit."""
+        self.model.load_state_dict(_prefixed(tensors, "model."))
+        if self.ema is not None:
+            self.ema.model.load_state_dict(_prefixed(tensors, "ema."))
+        moments: dict[int, dict[str, Tensor]] = {}
+        for name, value in _prefixed(tensors, "optim.").items():
+            index, key = name.split(".", 1)
+            moments.setdefault(int(index), {})[key] = value
+        groups = json.loads(metadata["param_groups"])
+        for group in groups:
+            group["betas"] = tuple(group["betas"])
+        self.optimizer.load_state_dict({"state": moments, "param_groups": groups})
+        self.generator.set_state(tensors["rng"])
+        self.step = int(metadata["step"])
+
     @property
     def sampling_model(self) -> UNet:
         """The weights to sample from: the EMA when it is kept, else the trained model."""
         return self.ema.model if self.ema is not None else self.model
+
+
+def _prefixed(tensors: dict[str, Tensor], prefix: str) -> dict[str, Tensor]:
+    return {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}

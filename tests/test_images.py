@@ -5,7 +5,7 @@ import pytest
 import torch
 from PIL import Image
 
-from core.images import PAD, guidance_figure, save_png, tile, to_uint8
+from core.images import PAD, grid_figure, half_block_pairs, save_png, shade_text, tile, to_uint8
 
 
 def test_to_uint8_maps_minus_one_to_black_and_one_to_white() -> None:
@@ -27,8 +27,8 @@ def test_tile_places_images_row_major() -> None:
 def test_guidance_figure_has_one_panel_per_scale(tmp_path: Path) -> None:
     rows, cols, size, scale = 3, 4, 8, 2
     bright = torch.ones(rows * cols, 1, size, size)
-    panels = [(1.0, -bright), (3.0, bright)]
-    fig = guidance_figure(panels, ["0", "1", "null"], scale=scale)
+    panels = [("w = 1", -bright), ("w = 3", bright)]
+    fig = grid_figure(panels, ["0", "1", "null"], scale=scale)
     panel_w = (PAD + cols * (size + PAD)) * scale
     assert fig.width > 2 * panel_w and fig.height > (PAD + rows * (size + PAD)) * scale
     # The right panel is white where the left one is black, at the same offset.
@@ -45,3 +45,16 @@ def test_guidance_figure_has_one_panel_per_scale(tmp_path: Path) -> None:
 def test_save_png_to_missing_folder_raises(tmp_path: Path) -> None:
     with pytest.raises(OSError):
         save_png(Image.new("L", (2, 2)), tmp_path / "missing" / "x.png")
+
+
+def test_half_block_pairs_put_even_rows_on_top() -> None:
+    pixels = np.arange(15, dtype=np.uint8).reshape(5, 3)
+    pairs = half_block_pairs(pixels)
+    assert pairs.shape == (3, 3, 2)
+    assert pairs[1, 2].tolist() == [pixels[2, 2], pixels[3, 2]]
+    assert pairs[2, 0].tolist() == [pixels[4, 0], 0]  # odd height: black below
+
+
+def test_shade_text_maps_dark_to_space_and_light_to_at() -> None:
+    pixels = np.array([[0, 255, 128], [0, 255, 128]], dtype=np.uint8)
+    assert shade_text(pixels) == [" @+"]

@@ -111,3 +111,19 @@ def test_bad_settings_are_refused() -> None:
         TrainConfig(steps=0)
     with pytest.raises(ValueError, match="between 1 and the dataset size 4"):
         ImageBatches(torch.zeros(4, 1, 8, 8), torch.zeros(4, dtype=torch.long)).sample(5)
+
+
+def test_stop_at_k_and_resume_equals_the_uninterrupted_run(tmp_path) -> None:
+    from core.checkpoint import read_tensors, save_tensors
+
+    straight = _trainer(steps=12, ema_decay=0.9)
+    straight.train()
+    first = _trainer(steps=12, ema_decay=0.9)
+    first.train(steps=5)
+    save_tensors(tmp_path / "state.safetensors", *first.state())
+    resumed = _trainer(steps=12, ema_decay=0.9, seed=0)
+    resumed.load_state(*read_tensors(tmp_path / "state.safetensors"))
+    assert resumed.step == 5
+    resumed.train()
+    for name, value in straight.state()[0].items():
+        assert torch.equal(value, resumed.state()[0][name]), name

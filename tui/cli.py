@@ -12,8 +12,9 @@ from rich.table import Table
 
 from core.checkpoint import CheckpointError
 from core.data import DataError
+from core.runs import RunError
 from core.unet import MiB, UNet, UNetConfig, model_size_bytes
-from tui.commands import bench, data
+from tui.commands import bench, data, path, runs, sample, train
 
 app = typer.Typer(
     name="cfg-tui",
@@ -24,8 +25,12 @@ app = typer.Typer(
 )
 app.add_typer(data.app, name="data")
 app.add_typer(bench.app, name="bench")
+app.command()(train.train)
+app.command()(sample.sample)
+app.command()(path.path)
+app.command()(runs.runs)
 
-USER_ERRORS = (DataError, CheckpointError)
+USER_ERRORS = (DataError, CheckpointError, RunError)
 """Errors whose message is meant for the user: one line, exit code 2, no traceback."""
 
 

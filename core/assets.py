@@ -1,0 +1,9 @@
+"""Files that ship with cfg-tui."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+BUNDLED_MODEL = ASSETS / "mnist-cpu.safetensors"
+"""A U-Net trained with ``cfg-tui train --preset cpu``: the default of ``sample`` and the app."""

@@ -1,0 +1,138 @@
+"""One training run written to a run directory: metrics, status, checkpoints, previews.
+
+The loop itself is :meth:`CFGTrainer.train`; this module decides what to write when,
+and how the run ends: ``finished``, ``stopped`` (asked to stop: checkpoint first) or
+``failed`` (a non-finite loss: the last good checkpoint is kept, the reason recorded).
+"""
+
+from __future__ import annotations
+
+import math
+import resource
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from core.checkpoint import save_checkpoint, save_tensors
+from core.images import grid_figure, guidance_title, save_png
+from core.runs import RunDir
+from core.sampling import generate
+from core.trainer import CFGTrainer
+
+PREVIEW_GUIDANCE = 3.0
+PREVIEW_PER_CLASS = 4
+PREVIEW_STEPS = 20
+
+
+@dataclass
+class SessionOptions:
+    checkpoint_every: int = 500
+    preview_every: int = 500
+    log_every: int = 10
+
+
+def memory_mb(device: torch.device) -> float:
+    """Peak memory: the CUDA allocator's on a GPU, else the process's resident set."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+class TrainingSession:
+    def __init__(self, run: RunDir, trainer: CFGTrainer, options: SessionOptions, elapsed: float = 0.0):
+        self.run, self.trainer, self.options = run, trainer, options
+        self.elapsed_before = elapsed
+        self.checkpoint_step = trainer.step if run.state_path.exists() else None
+        self.failure: str | None = None
+        self.last: dict = {}
+        self._window: list[float] = []
+        self._window_start = time.perf_counter()
+
+    @property
+    def total(self) -> int:
+        return self.trainer.config.steps
+
+    def checkpoint(self) -> None:
+        """Training state first, then the weights to sample from: a crash between the two
+        leaves a resumable run whose sampling weights are one checkpoint older."""
+        step = self.trainer.step
+        save_tensors(self.run.state_path, *self.trainer.state())
+        save_checkpoint(self.run.model_path, self.trainer.sampling_model, {"step": str(step)})
+        self.checkpoint_step = step
+
+    def preview(self) -> None:
+        cfg = self.trainer.model.config
+        labels = torch.arange(cfg.num_classes).repeat_interleave(PREVIEW_PER_CLASS)
+        images = generate(self.trainer.sampling_model, labels, PREVIEW_GUIDANCE, steps=PREVIEW_STEPS)
+        figure = grid_figure(
+            [(guidance_title(PREVIEW_GUIDANCE), images)], [str(c) for c in range(cfg.num_classes)]
+        )
+        save_png(figure, self.run.previews / f"step-{self.trainer.step:06d}.png")
+
+    def _status(self, state: str, **extra: object) -> None:
+        self.run.write_status(
+            state,
+            self.trainer.step,
+            self.total,
+            checkpoint_step=self.checkpoint_step,
+            device=str(self.trainer.device),
+            last_loss=self.last.get("loss"),
+            elapsed=self.last.get("elapsed", self.elapsed_before),
+            **extra,
+        )
+
+    def _on_step(self, step: int, loss: float, on_log: Callable[[dict], None]) -> bool:
+        if not math.isfinite(loss):
+            self.failure = f"loss became {loss} at step {step}"
+            return True
+        self._window.append(loss)
+        opts = self.options
+        if step % opts.log_every == 0 or step == self.total:
+            self._log(step, on_log)
+        if opts.checkpoint_every and step % opts.checkpoint_every == 0 and step < self.total:
+            self.checkpoint()
+        if opts.preview_every and step % opts.preview_every == 0 and step < self.total:
+            self.preview()
+        return False
+
+    def _log(self, step: int, on_log: Callable[[dict], None]) -> None:
+        now = time.perf_counter()
+        seconds = now - self._window_start
+        record = {
+            "step": step,
+            "loss": sum(self._window) / len(self._window),
+            "lr": self.trainer.optimizer.param_groups[0]["lr"],
+            "images_per_sec": len(self._window) * self.trainer.config.batch_size / max(seconds, 1e-9),
+            "elapsed": round(self.elapsed_before + now - self._started, 3),
+            "memory_mb": round(memory_mb(self.trainer.device), 1),
+        }
+        self._window, self._window_start = [], now
+        self.last = record
+        self.run.append_metrics(record)
+        self._status("running")
+        on_log(record)
+
+    def run_until_done(self, should_stop: Callable[[], bool], on_log: Callable[[dict], None]) -> str:
+        """Train to the configured total; returns the final state written to status.json."""
+        self._started = time.perf_counter()
+        self._window_start = self._started
+        self._status("running")
+
+        def callback(step: int, loss: float, images_per_sec: float) -> bool:
+            return self._on_step(step, loss, on_log) or should_stop()
+
+        self.trainer.train(callback=callback)
+        if self.failure is not None:
+            self._status("failed", reason=self.failure)
+            return "failed"
+        if self._window:
+            self._log(self.trainer.step, on_log)
+        self.checkpoint()
+        if self.trainer.step >= self.total:
+            self.preview()
+            self._status("finished")
+            return "finished"
+        self._status("stopped", reason="asked to stop")
+        return "stopped"

@@ -1,0 +1,113 @@
+"""``cfg-tui sample``: guided samples from a checkpoint as a PNG grid, an .npz, or terminal art."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+import typer
+
+from core.checkpoint import load_checkpoint
+from core.files import atomic_write_bytes
+from core.images import PAD, grid_figure, guidance_title, save_png, shade_text, tile
+from core.runs import checkpoint_file
+from core.sampling import generate
+from core.solvers import SOLVERS
+from core.unet import UNet
+from tui.art import art_console, half_block_lines, labelled_text
+from tui.commands.common import parse_floats, parse_labels, resolve_device
+
+
+def check_writable(option: str, path: Path | None) -> None:
+    """Refuse an output path that cannot be written, before any work is done."""
+    if path is None:
+        return
+    folder = path.parent
+    if path.is_dir():
+        raise typer.BadParameter(f"{option} {path} is a folder, not a file name")
+    if not folder.is_dir():
+        raise typer.BadParameter(f"{option} {path}: the folder {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise typer.BadParameter(f"{option} {path}: the folder {folder} is not writable")
+
+
+def label_name(label: int, null_label: int) -> str:
+    return "null" if label == null_label else str(label)
+
+
+def sample(
+    checkpoint: Path | None = typer.Option(
+        None, help="A checkpoint file or a run directory (default: bundled)."
+    ),
+    digits: str = typer.Option("0-9", help="Rows: digits and ranges, null for unconditional, e.g. 3,5,null."),
+    guidance: str = typer.Option("3", help="Guidance scales w, one panel each, e.g. 1,3,5."),
+    per_class: int = typer.Option(8, min=1, help="Samples per row."),
+    steps: int = typer.Option(99, min=1, help="Solver steps (the lab's: 99)."),
+    solver: str = typer.Option("euler", help=f"{', '.join(SOLVERS)}."),
+    noise: float = typer.Option(1.0, min=0.0, help="Noise level of the sde solver."),
+    seed: int = typer.Option(0, help="Seed of the initial noise."),
+    out: Path | None = typer.Option(None, help="Write the labelled grid here as PNG."),
+    npz: Path | None = typer.Option(None, help="Write images (N, 1, 32, 32) in [-1, 1], labels and w here."),
+    show: bool = typer.Option(False, "--show", help="Print the grid as half-block art."),
+    ascii_art: bool = typer.Option(False, "--ascii", help="Print the grid as plain characters."),
+    device: str = typer.Option("auto", help="auto, cpu or cuda."),
+) -> None:
+    """Generate digits with classifier-free guidance (the lab's sampler by default)."""
+    if solver not in SOLVERS:
+        raise typer.BadParameter(f"--solver must be one of {', '.join(SOLVERS)}, not {solver!r}")
+    scales = parse_floats("--guidance", guidance)
+    for option, path in (("--out", out), ("--npz", npz)):
+        check_writable(option, path)
+    torch_device = resolve_device(device)
+    model, _ = load_checkpoint(checkpoint_file(checkpoint), torch_device)
+    labels = torch.tensor(parse_labels(digits, model.config.num_classes))
+    rows = [label_name(int(y), model.config.null_label) for y in labels]
+    batch = labels.repeat_interleave(per_class)
+    panels = [(w, _generate(model, batch, w, steps, solver, noise, seed)) for w in scales]
+    if out is not None:
+        figure = grid_figure([(guidance_title(w), images) for w, images in panels], rows)
+        typer.echo(f"wrote {save_png(figure, out)}", err=True)
+    if npz is not None:
+        _write_npz(npz, panels, batch)
+        typer.echo(f"wrote {npz}", err=True)
+    if show or ascii_art or (out is None and npz is None):
+        _print(panels, rows, per_class, ascii_art)
+
+
+def _generate(model: UNet, labels: torch.Tensor, w: float, steps: int, solver: str, noise: float, seed: int):
+    return generate(model, labels, w, steps=steps, solver=solver, noise=noise, seed=seed).clamp(-1, 1).cpu()
+
+
+def _write_npz(path: Path, panels: list[tuple[float, torch.Tensor]], labels: torch.Tensor) -> None:
+    buffer = io.BytesIO()
+    np.savez(
+        buffer,
+        images=torch.cat([images for _, images in panels]).numpy().astype(np.float32),
+        labels=labels.repeat(len(panels)).numpy().astype(np.int64),
+        guidance=np.repeat([w for w, _ in panels], len(labels)).astype(np.float32),
+    )
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def _print(
+    panels: list[tuple[float, torch.Tensor]], rows: list[str], per_class: int, ascii_art: bool
+) -> None:
+    console = art_console(ascii_art)
+    for w, images in panels:
+        images = fit_width(images, per_class, shutil.get_terminal_size().columns - max(map(len, rows)) - 1)
+        pixels = np.asarray(tile(images, cols=per_class))
+        row_height = images.shape[-2] + PAD
+        lines = shade_text(pixels) if ascii_art else half_block_lines(pixels)
+        console.print(labelled_text(lines, guidance_title(w), rows, row_height), end="", soft_wrap=True)
+
+
+def fit_width(images: torch.Tensor, cols: int, columns: int) -> torch.Tensor:
+    """Halve the resolution (2×2 mean) while a row of ``cols`` tiles is wider than ``columns``."""
+    while PAD + cols * (images.shape[-1] + PAD) > columns and images.shape[-1] >= 16:
+        images = F.avg_pool2d(images, 2)
+    return images

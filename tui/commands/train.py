@@ -1,0 +1,249 @@
+"""``cfg-tui train``: a run directory from a preset, or the continuation of one."""
+
+from __future__ import annotations
+
+import dataclasses
+import platform
+import signal
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import torch
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from core.checkpoint import CheckpointError, read_tensors
+from core.data import DATASETS, ImageBatches, load_split
+from core.presets import PRESETS
+from core.runs import RunDir, RunError, default_runs_folder
+from core.session import SessionOptions, TrainingSession
+from core.trainer import CFGTrainer, TrainConfig, new_model
+from core.unet import UNetConfig
+from tui.commands.common import parse_ints, resolve_device
+from tui.commands.data import DataRoot, log
+
+
+def train(
+    preset: str = typer.Option(
+        "auto", help="seed (the lab's recipe), cpu (small, minutes on a CPU), or auto."
+    ),
+    steps: int | None = typer.Option(None, min=1, help="Total optimizer steps (also extends a resumed run)."),
+    batch_size: int | None = typer.Option(None, min=1, help="Images per step."),
+    lr: float | None = typer.Option(None, help="Adam learning rate."),
+    eta: float | None = typer.Option(None, help="Probability of dropping a label to null."),
+    ema_decay: float | None = typer.Option(None, help="EMA decay of the weights (0 = off)."),
+    grad_clip: float | None = typer.Option(None, help="Clip the gradient norm to this (0 = off)."),
+    schedule: str | None = typer.Option(None, help="Noise schedule: linear (the lab's) or cosine."),
+    channels: str | None = typer.Option(None, help="U-Net widths per stage, e.g. 32,64,128."),
+    layers: int | None = typer.Option(None, min=0, help="Residual layers per stage."),
+    embed_dim: int | None = typer.Option(None, min=2, help="Width of the time and label embeddings."),
+    bf16: bool = typer.Option(False, help="bf16 autocast (CUDA only)."),
+    compile: bool = typer.Option(False, "--compile", help="torch.compile the U-Net."),
+    device: str = typer.Option("auto", help="auto, cpu or cuda."),
+    dataset: str = typer.Option("mnist", help=", ".join(DATASETS)),
+    data_root: Path | None = DataRoot,
+    run_dir: Path | None = typer.Option(None, help="The new run's folder (default: RUNS/<time>-<preset>)."),
+    runs: Path | None = typer.Option(None, help="Folder for new runs (default: $CFG_TUI_RUNS or ./runs)."),
+    resume: Path | None = typer.Option(None, help="Continue this run from its last checkpoint."),
+    checkpoint_every: int = typer.Option(500, min=0, help="Steps between checkpoints (0 = only at the end)."),
+    preview_every: int = typer.Option(500, min=0, help="Steps between preview grids (0 = only at the end)."),
+    log_every: int = typer.Option(10, min=1, help="Steps per metrics record."),
+    seed: int = typer.Option(0, help="Seed of the weights and of every random draw."),
+) -> None:
+    """Train the U-Net with CFG flow matching, writing a run directory (resumable exactly)."""
+    torch_device = resolve_device(device)
+    options = SessionOptions(checkpoint_every, preview_every, log_every)
+    overrides = {
+        "batch_size": batch_size,
+        "lr": lr,
+        "eta": eta,
+        "ema_decay": ema_decay,
+        "grad_clip": grad_clip,
+        "schedule": schedule,
+        "channels": channels,
+        "layers": layers,
+        "embed_dim": embed_dim,
+    }
+    if resume is not None:
+        given = [f"--{k.replace('_', '-')}" for k, v in overrides.items() if v is not None]
+        if given:
+            raise typer.BadParameter(
+                f"--resume continues with the run's own settings; drop {', '.join(given)}"
+            )
+        session = _resume(resume, steps, torch_device, options)
+    else:
+        name, model_config, train_config = _configs(
+            preset, torch_device, steps, seed, overrides, bf16, compile
+        )
+        path = run_dir or (runs or default_runs_folder()) / f"{time.strftime('%Y%m%d-%H%M%S')}-{name}"
+        data, fingerprint = load_split(dataset, "train", data_root, device=torch_device, log=log)
+        session = _start(path, name, model_config, train_config, dataset, data, fingerprint, options)
+    _run(session)
+
+
+def _configs(
+    preset: str, device: torch.device, steps: int | None, seed: int, o: dict, bf16: bool, compile: bool
+):
+    name = preset if preset != "auto" else ("seed" if device.type == "cuda" else "cpu")
+    if name not in PRESETS:
+        raise typer.BadParameter(f"--preset must be auto, {', '.join(PRESETS)}, not {preset!r}")
+    base = PRESETS[name]
+    model_changes = {
+        "channels": parse_ints("--channels", o["channels"]) if o["channels"] else None,
+        "num_residual_layers": o["layers"],
+        "t_embed_dim": o["embed_dim"],
+        "y_embed_dim": o["embed_dim"],
+    }
+    train_changes = {k: o[k] for k in ("batch_size", "lr", "eta", "ema_decay", "grad_clip", "schedule")}
+    train_changes |= {"steps": steps, "seed": seed, "bf16": bf16, "compile": compile}
+    try:
+        model = dataclasses.replace(base.model, **{k: v for k, v in model_changes.items() if v is not None})
+        train = dataclasses.replace(base.train, **{k: v for k, v in train_changes.items() if v is not None})
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from None
+    if train.schedule not in ("linear", "cosine"):
+        raise typer.BadParameter(f"--schedule must be linear or cosine, not {train.schedule!r}")
+    return name, model, train
+
+
+def _start(
+    path: Path,
+    name: str,
+    model_config: UNetConfig,
+    train_config: TrainConfig,
+    dataset: str,
+    data: ImageBatches,
+    fingerprint: str,
+    options: SessionOptions,
+) -> TrainingSession:
+    if train_config.batch_size > len(data):
+        raise typer.BadParameter(
+            f"--batch-size {train_config.batch_size} exceeds the {len(data)} training images"
+        )
+    config = {
+        "preset": name,
+        "model": model_config.to_dict(),
+        "train": train_config.to_dict(),
+        "data": {"dataset": dataset, "split": "train", "images": len(data), "fingerprint": fingerprint},
+        "session": dataclasses.asdict(options),
+        "device": str(data.device),
+        "versions": {"python": platform.python_version(), "torch": torch.__version__, "cfg_tui": _version()},
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": sys.argv,
+    }
+    run = RunDir.create(path, config)
+    trainer = CFGTrainer(new_model(model_config, train_config.seed), data, train_config)
+    typer.echo(f"run: {run.path} (preset {name}, {train_config.steps} steps, {data.device})", err=True)
+    return TrainingSession(run, trainer, options)
+
+
+def _resume(path: Path, steps: int | None, device: torch.device, options: SessionOptions) -> TrainingSession:
+    run = RunDir.open(path)
+    state = run.liveness()
+    if state == "running":
+        raise RunError(f"{run.path} is still running (pid {run.status().get('pid')}); stop it first")
+    config = run.config()
+    try:
+        model_config = UNetConfig.from_dict(config["model"])
+        train_config = TrainConfig(**{**config["train"], **({"steps": steps} if steps else {})})
+        data_config = config["data"]
+    except (KeyError, TypeError, ValueError) as e:
+        raise RunError(f"{run.config_path} has unusable settings ({e})") from None
+    done = int(run.status().get("step", 0))
+    if done >= train_config.steps:
+        raise RunError(
+            f"{run.path} has already trained {done} of {train_config.steps} steps; "
+            f"pass --steps N with N > {done} to train further"
+        )
+    data, fingerprint = load_split(data_config["dataset"], "train", None, device=device, log=log)
+    if fingerprint != data_config.get("fingerprint"):
+        raise RunError(
+            f"the {data_config['dataset']} training data differ from the ones this run started with"
+        )
+    trainer = CFGTrainer(new_model(model_config, train_config.seed), data, train_config)
+    if run.state_path.exists():
+        tensors, metadata = read_tensors(run.state_path)
+        try:
+            trainer.load_state(tensors, metadata)
+        except (KeyError, ValueError, RuntimeError) as e:
+            reason = str(e).splitlines()[0]
+            raise CheckpointError(f"{run.state_path} does not fit this run ({reason})") from None
+    records = run.truncate_metrics(trainer.step)
+    if steps:
+        RunDir.write_json(run.config_path, {**config, "train": train_config.to_dict()})
+    typer.echo(f"run: {run.path} resumed at step {trainer.step} of {train_config.steps}", err=True)
+    return TrainingSession(run, trainer, options, elapsed=records[-1]["elapsed"] if records else 0.0)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("cfg-tui")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _run(session: TrainingSession) -> None:
+    stop = {"asked": False}
+
+    def ask_to_stop(signum: int, frame: object) -> None:
+        stop["asked"] = True
+
+    previous = {sig: signal.signal(sig, ask_to_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        state = _train_with_progress(session, lambda: stop["asked"])
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    _finish(session, state)
+
+
+def _train_with_progress(session: TrainingSession, should_stop: Callable[[], bool]) -> str:
+    """A Rich progress bar on a terminal, plain log lines otherwise."""
+    total, start_step = session.total, session.trainer.step
+    if sys.stdout.isatty():
+        columns = (
+            TextColumn("[bold]train"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]:.4f}  {task.fields[ips]:.0f} img/s"),
+            TimeRemainingColumn(),
+        )
+        with Progress(*columns) as progress:
+            task = progress.add_task("train", total=total, completed=start_step, loss=float("nan"), ips=0.0)
+
+            def on_log(r: dict) -> None:
+                progress.update(task, completed=r["step"], loss=r["loss"], ips=r["images_per_sec"])
+
+            return session.run_until_done(should_stop, on_log)
+    return session.run_until_done(should_stop, lambda r: _print_record(r, total))
+
+
+def _print_record(r: dict, total: int) -> None:
+    eta = (total - r["step"]) * (r["elapsed"] / max(r["step"], 1))
+    print(
+        f"step {r['step']}/{total}  loss {r['loss']:.4f}  {r['images_per_sec']:.0f} img/s  "
+        f"elapsed {r['elapsed']:.0f} s  eta {eta:.0f} s",
+        flush=True,
+    )
+
+
+def _finish(session: TrainingSession, state: str) -> None:
+    run = session.run
+    if state == "failed":
+        typer.echo(
+            f"cfg-tui: training failed: {session.failure}; "
+            f"last good checkpoint: step {session.checkpoint_step}",
+            err=True,
+        )
+        raise typer.Exit(1)
+    if state == "stopped":
+        typer.echo(
+            f"stopped at step {session.trainer.step}; continue with: cfg-tui train --resume {run.path}"
+        )
+    else:
+        typer.echo(f"finished {session.total} steps; weights: {run.model_path}")

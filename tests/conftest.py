@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
 import pytest
 import torch
 
@@ -31,3 +37,47 @@ def bars(n: int, size: int = 16, seed: int = 0) -> ImageBatches:
 @pytest.fixture
 def tiny_config() -> UNetConfig:
     return TINY
+
+
+TINY_TRAIN = [
+    "--channels",
+    "8,16",
+    "--layers",
+    "1",
+    "--embed-dim",
+    "8",
+    "--batch-size",
+    "16",
+    "--device",
+    "cpu",
+]
+"""Options that make ``cfg-tui train`` take milliseconds per step."""
+
+
+@pytest.fixture(scope="session")
+def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data root with small made-up MNIST IDX files (64 training, 16 test images)."""
+    from core.data.idx import write_idx
+    from core.data.sources import MNIST, RAW_FILES
+
+    root = tmp_path_factory.mktemp("data")
+    rng = np.random.default_rng(0)
+    MNIST.raw_dir(root).mkdir(parents=True)
+    for split, n in (("train", 64), ("test", 16)):
+        image_name, label_name = RAW_FILES[split]
+        write_idx(MNIST.raw_dir(root) / image_name, rng.integers(0, 256, (n, 28, 28), dtype=np.uint8))
+        write_idx(MNIST.raw_dir(root) / label_name, rng.integers(0, 10, n).astype(np.uint8))
+    return root
+
+
+@pytest.fixture
+def cli_env(data_root: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """The environment for running cfg-tui on the made-up data, in this process or a child."""
+    monkeypatch.setenv("CFG_TUI_DATA_ROOT", str(data_root))
+    return {**os.environ, "CFG_TUI_DATA_ROOT": str(data_root)}
+
+
+def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run ``cfg-tui`` as a user would, in a child process."""
+    command = [sys.executable, "-m", "tui.cli", *args]
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout)

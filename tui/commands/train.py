@@ -16,7 +16,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from core.checkpoint import CheckpointError, read_tensors
-from core.data import DATASETS, ImageBatches, load_split
+from core.data import DATASETS, ImageBatches, default_data_root, load_split
 from core.presets import PRESETS
 from core.runs import RunDir, RunError, default_runs_folder
 from core.session import SessionOptions, TrainingSession
@@ -73,14 +73,16 @@ def train(
             raise typer.BadParameter(
                 f"--resume continues with the run's own settings; drop {', '.join(given)}"
             )
-        session = _resume(resume, steps, torch_device, options)
+        session = _resume(resume, steps, torch_device, data_root, options)
     else:
         name, model_config, train_config = _configs(
             preset, torch_device, steps, seed, overrides, bf16, compile
         )
         path = run_dir or (runs or default_runs_folder()) / f"{time.strftime('%Y%m%d-%H%M%S')}-{name}"
-        data, fingerprint = load_split(dataset, "train", data_root, device=torch_device, log=log)
-        session = _start(path, name, model_config, train_config, dataset, data, fingerprint, options)
+        root = data_root or default_data_root()
+        data, fingerprint = load_split(dataset, "train", root, device=torch_device, log=log)
+        data_config = {"dataset": dataset, "root": str(root), "images": len(data), "fingerprint": fingerprint}
+        session = _start(path, name, model_config, train_config, data_config, data, options)
     _run(session)
 
 
@@ -114,9 +116,8 @@ def _start(
     name: str,
     model_config: UNetConfig,
     train_config: TrainConfig,
-    dataset: str,
+    data_config: dict,
     data: ImageBatches,
-    fingerprint: str,
     options: SessionOptions,
 ) -> TrainingSession:
     if train_config.batch_size > len(data):
@@ -127,7 +128,7 @@ def _start(
         "preset": name,
         "model": model_config.to_dict(),
         "train": train_config.to_dict(),
-        "data": {"dataset": dataset, "split": "train", "images": len(data), "fingerprint": fingerprint},
+        "data": data_config,
         "session": dataclasses.asdict(options),
         "device": str(data.device),
         "versions": {"python": platform.python_version(), "torch": torch.__version__, "cfg_tui": _version()},
@@ -140,7 +141,9 @@ def _start(
     return TrainingSession(run, trainer, options)
 
 
-def _resume(path: Path, steps: int | None, device: torch.device, options: SessionOptions) -> TrainingSession:
+def _resume(
+    path: Path, steps: int | None, device: torch.device, data_root: Path | None, options: SessionOptions
+) -> TrainingSession:
     run = RunDir.open(path)
     state = run.liveness()
     if state == "running":
@@ -158,7 +161,8 @@ def _resume(path: Path, steps: int | None, device: torch.device, options: Sessio
             f"{run.path} has already trained {done} of {train_config.steps} steps; "
             f"pass --steps N with N > {done} to train further"
         )
-    data, fingerprint = load_split(data_config["dataset"], "train", None, device=device, log=log)
+    root = data_root or Path(data_config.get("root") or default_data_root())
+    data, fingerprint = load_split(data_config["dataset"], "train", root, device=device, log=log)
     if fingerprint != data_config.get("fingerprint"):
         raise RunError(
             f"the {data_config['dataset']} training data differ from the ones this run started with"

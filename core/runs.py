@@ -64,7 +64,8 @@ class RunDir:
     def create(cls, path: str | os.PathLike, config: dict) -> RunDir:
         """A new run at ``path``, which must not exist or be an empty folder."""
         run = cls(path)
-        if run.path.exists() and (not run.path.is_dir() or any(run.path.iterdir())):
+        # A train.log alone is allowed: the app opens it before it launches the trainer.
+        if run.path.exists() and (not run.path.is_dir() or set(os.listdir(run.path)) - {"train.log"}):
             raise RunError(f"{run.path} already exists and is not empty; choose another --run-dir")
         try:
             (run.path / "checkpoints").mkdir(parents=True, exist_ok=True)
@@ -181,3 +182,37 @@ def checkpoint_file(path: str | os.PathLike | None) -> Path:
     if not run.model_path.is_file():
         raise RunError(f"{run.path} has no checkpoint yet")
     return run.model_path
+
+
+class MetricsTail:
+    """Reads the records appended to a metrics.jsonl since the last call (complete lines only).
+
+    A file that got shorter (a resume rewrites it) is read again from the start, and
+    :attr:`restarted` is set so the reader can drop what it had.
+    """
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        self.offset = 0
+        self.restarted = False
+
+    def read_new(self) -> list[dict]:
+        try:
+            size = self.path.stat().st_size
+        except FileNotFoundError:
+            return []
+        self.restarted = size < self.offset
+        if self.restarted:
+            self.offset = 0
+        with self.path.open("rb") as f:
+            f.seek(self.offset)
+            chunk = f.read(size - self.offset)
+        complete = chunk[: chunk.rfind(b"\n") + 1]
+        self.offset += len(complete)
+        records = []
+        for line in complete.decode("utf-8", "replace").splitlines():
+            try:
+                records.append(json.loads(line))
+            except ValueError:
+                continue
+        return records

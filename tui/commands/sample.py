@@ -46,7 +46,9 @@ def sample(
     ),
     digits: str = typer.Option("0-9", help="Rows: digits and ranges, null for unconditional, e.g. 3,5,null."),
     guidance: str = typer.Option("3", help="Guidance scales w, one panel each, e.g. 1,3,5."),
-    per_class: int = typer.Option(8, min=1, help="Samples per row."),
+    per_class: int | None = typer.Option(
+        None, min=1, help="Samples per row (default: 8, or what fits the terminal when only printing)."
+    ),
     steps: int = typer.Option(99, min=1, help="Solver steps (the lab's: 99)."),
     solver: str = typer.Option("euler", help=f"{', '.join(SOLVERS)}."),
     noise: float = typer.Option(1.0, min=0.0, help="Noise level of the sde solver."),
@@ -67,6 +69,8 @@ def sample(
     model, _ = load_checkpoint(checkpoint_file(checkpoint), torch_device)
     labels = torch.tensor(parse_labels(digits, model.config.num_classes))
     rows = [label_name(int(y), model.config.null_label) for y in labels]
+    if per_class is None:
+        per_class = 8 if out or npz else _columns_that_fit(max(map(len, rows)) + 1)
     batch = labels.repeat_interleave(per_class)
     panels = [(w, _generate(model, batch, w, steps, solver, noise, seed)) for w in scales]
     if out is not None:
@@ -106,8 +110,16 @@ def _print(
         console.print(labelled_text(lines, guidance_title(w), rows, row_height), end="", soft_wrap=True)
 
 
+MIN_TILE = 16  # pixels: the smallest size at which digits stay readable as half-blocks
+
+
+def _columns_that_fit(label_width: int) -> int:
+    free = shutil.get_terminal_size().columns - label_width - PAD
+    return max(1, min(8, free // (MIN_TILE + PAD)))
+
+
 def fit_width(images: torch.Tensor, cols: int, columns: int) -> torch.Tensor:
-    """Halve the resolution (2×2 mean) while a row of ``cols`` tiles is wider than ``columns``."""
-    while PAD + cols * (images.shape[-1] + PAD) > columns and images.shape[-1] >= 16:
+    """Halve the resolution (2×2 mean, down to 16 pixels) while ``cols`` tiles are wider than ``columns``."""
+    while PAD + cols * (images.shape[-1] + PAD) > columns and images.shape[-1] >= 2 * MIN_TILE:
         images = F.avg_pool2d(images, 2)
     return images

@@ -89,3 +89,21 @@ def half_block_pairs(pixels: np.ndarray) -> np.ndarray:
     if pixels.shape[0] % 2:
         pixels = np.vstack([pixels, np.zeros_like(pixels[:1])])
     return np.stack([pixels[0::2], pixels[1::2]], axis=-1)
+
+
+def save_samples_npz(
+    path: str | os.PathLike, panels: Sequence[tuple[float, np.ndarray]], labels: np.ndarray
+) -> Path:
+    """Samples as .npz, atomically: ``images`` float32 ``(N, 1, H, W)`` in [-1, 1], ``labels``
+    int64 ``(N,)`` and ``guidance`` float32 ``(N,)``, the panels one after another.
+
+    ``panels`` is [(w, images ``(n, 1, H, W)``)], each for the same ``labels`` ``(n,)``.
+    """
+    buffer = io.BytesIO()
+    np.savez(
+        buffer,
+        images=np.concatenate([np.clip(x, -1, 1) for _, x in panels]).astype(np.float32),
+        labels=np.tile(np.asarray(labels, dtype=np.int64), len(panels)),
+        guidance=np.repeat(np.asarray([w for w, _ in panels], dtype=np.float32), len(labels)),
+    )
+    return atomic_write_bytes(path, buffer.getvalue())

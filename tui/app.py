@@ -45,7 +45,9 @@ class CfgTuiApp(App[None]):
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
-        yield SystemCommand("Train", "Start, follow and stop training runs", lambda: self.switch_mode("train"))
+        yield SystemCommand(
+            "Train", "Start, follow and stop training runs", lambda: self.switch_mode("train")
+        )
         yield SystemCommand("Sample", "Generate digits from a checkpoint", lambda: self.switch_mode("sample"))
         yield SystemCommand("Help", "Every key of the app", self.action_help)
         yield from getattr(screen, "commands", lambda: ())()

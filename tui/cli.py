@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import platform
 import sys
+from pathlib import Path
 
 import torch
 import typer
@@ -19,7 +20,6 @@ from tui.commands import bench, data, path, runs, sample, train
 app = typer.Typer(
     name="cfg-tui",
     help="Class-conditional flow matching with classifier-free guidance on MNIST, from the terminal.",
-    no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
@@ -68,9 +68,22 @@ def info(
     Console().print(table)
 
 
-@app.callback()
-def main() -> None:
-    """cfg-tui: train and sample a class-conditional generator of MNIST digits."""
+@app.callback(invoke_without_command=True)
+def main(
+    ctx: typer.Context,
+    runs: Path | None = typer.Option(
+        None, help="Runs folder for the app (default: $CFG_TUI_RUNS or ./runs)."
+    ),
+    checkpoint: Path | None = typer.Option(None, help="The app's checkpoint (default: the bundled model)."),
+) -> None:
+    """cfg-tui: train and sample a class-conditional generator of MNIST digits.
+
+    With no command, opens the terminal app.
+    """
+    if ctx.invoked_subcommand is None:
+        from tui.app import CfgTuiApp
+
+        CfgTuiApp(runs_folder=runs, checkpoint=checkpoint).run()
 
 
 def run(argv: list[str] | None = None) -> None:

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-import math
+from collections.abc import Callable
+from typing import TypeVar
 
 import torch
 import typer
+
+from core import parse as core_parse
+
+T = TypeVar("T")
 
 
 def resolve_device(name: str) -> torch.device:
@@ -19,42 +24,21 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def parse_ints(option: str, value: str) -> tuple[int, ...]:
+def _usage(parse: Callable[..., T], *args: object) -> T:
+    """Run a core parser, turning its ValueError into a usage error (one line, exit 2)."""
     try:
-        return tuple(int(part) for part in value.split(","))
-    except ValueError:
-        raise typer.BadParameter(f"{option} takes comma-separated integers, not {value!r}") from None
+        return parse(*args)
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from None
+
+
+def parse_ints(option: str, value: str) -> tuple[int, ...]:
+    return _usage(core_parse.parse_ints, option, value)
 
 
 def parse_floats(option: str, value: str) -> tuple[float, ...]:
-    """Comma-separated finite numbers, e.g. ``--guidance 1,3,5``."""
-    values = []
-    for part in value.split(","):
-        try:
-            number = float(part)
-        except ValueError:
-            raise typer.BadParameter(f"{option}: {part.strip()!r} is not a number") from None
-        if not math.isfinite(number):
-            raise typer.BadParameter(f"{option}: {part.strip()} is not a finite number")
-        values.append(number)
-    return tuple(values)
+    return _usage(core_parse.parse_floats, option, value)
 
 
 def parse_labels(value: str, num_classes: int = 10) -> tuple[int, ...]:
-    """Digits as ``0-9``, ``3,5,null`` (or ``n`` / ``∅``); the null label is ``num_classes``."""
-    labels: list[int] = []
-    for part in (p.strip() for p in value.split(",")):
-        if part.lower() in ("null", "n", "∅", "none"):
-            labels.append(num_classes)
-            continue
-        low, _, high = part.partition("-")
-        try:
-            span = range(int(low), int(high or low) + 1)
-        except ValueError:
-            raise typer.BadParameter(
-                f"--digits: {part!r} is not a digit, a range like 0-9, or null"
-            ) from None
-        if not span or span.start < 0 or span.stop > num_classes:
-            raise typer.BadParameter(f"--digits: {part!r} is outside 0-{num_classes - 1}")
-        labels.extend(span)
-    return tuple(labels)
+    return _usage(core_parse.parse_labels, "--digits", value, num_classes)

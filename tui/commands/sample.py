@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import os
 import shutil
 from pathlib import Path
@@ -13,8 +12,7 @@ import torch.nn.functional as F
 import typer
 
 from core.checkpoint import load_checkpoint
-from core.files import atomic_write_bytes
-from core.images import PAD, grid_figure, guidance_title, save_png, shade_text, tile
+from core.images import PAD, grid_figure, guidance_title, save_png, save_samples_npz, shade_text, tile
 from core.runs import checkpoint_file
 from core.sampling import generate
 from core.solvers import SOLVERS
@@ -77,25 +75,14 @@ def sample(
         figure = grid_figure([(guidance_title(w), images) for w, images in panels], rows)
         typer.echo(f"wrote {save_png(figure, out)}", err=True)
     if npz is not None:
-        _write_npz(npz, panels, batch)
-        typer.echo(f"wrote {npz}", err=True)
+        arrays = [(w, images.numpy()) for w, images in panels]
+        typer.echo(f"wrote {save_samples_npz(npz, arrays, batch.numpy())}", err=True)
     if show or ascii_art or (out is None and npz is None):
         _print(panels, rows, per_class, ascii_art)
 
 
 def _generate(model: UNet, labels: torch.Tensor, w: float, steps: int, solver: str, noise: float, seed: int):
     return generate(model, labels, w, steps=steps, solver=solver, noise=noise, seed=seed).clamp(-1, 1).cpu()
-
-
-def _write_npz(path: Path, panels: list[tuple[float, torch.Tensor]], labels: torch.Tensor) -> None:
-    buffer = io.BytesIO()
-    np.savez(
-        buffer,
-        images=torch.cat([images for _, images in panels]).numpy().astype(np.float32),
-        labels=labels.repeat(len(panels)).numpy().astype(np.int64),
-        guidance=np.repeat([w for w, _ in panels], len(labels)).astype(np.float32),
-    )
-    atomic_write_bytes(path, buffer.getvalue())
 
 
 def _print(

@@ -1,0 +1,54 @@
+"""Parsing what users type (on the command line or in the app's fields); errors name the field."""
+
+from __future__ import annotations
+
+import math
+
+
+def parse_int(name: str, text: str, low: int) -> int:
+    try:
+        number = int(text.strip())
+    except ValueError:
+        raise ValueError(f"{name}: {text.strip()!r} is not a whole number") from None
+    if number < low:
+        raise ValueError(f"{name} must be at least {low}, got {number}")
+    return number
+
+
+def parse_ints(name: str, text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise ValueError(f"{name} takes comma-separated integers, not {text!r}") from None
+
+
+def parse_floats(name: str, text: str) -> tuple[float, ...]:
+    """Comma-separated finite numbers, e.g. guidance scales ``1,3,5``."""
+    values = []
+    for part in text.split(","):
+        try:
+            number = float(part)
+        except ValueError:
+            raise ValueError(f"{name}: {part.strip()!r} is not a number") from None
+        if not math.isfinite(number):
+            raise ValueError(f"{name}: {part.strip()} is not a finite number")
+        values.append(number)
+    return tuple(values)
+
+
+def parse_labels(name: str, text: str, num_classes: int = 10) -> tuple[int, ...]:
+    """Digits as ``0-9``, ``3,5,null`` (or ``n`` / ``∅``); the null label is ``num_classes``."""
+    labels: list[int] = []
+    for part in (p.strip() for p in text.split(",")):
+        if part.lower() in ("null", "n", "∅", "none"):
+            labels.append(num_classes)
+            continue
+        low, _, high = part.partition("-")
+        try:
+            span = range(int(low), int(high or low) + 1)
+        except ValueError:
+            raise ValueError(f"{name}: {part!r} is not a digit, a range like 0-9, or null") from None
+        if not span or span.start < 0 or span.stop > num_classes:
+            raise ValueError(f"{name}: {part!r} is outside 0-{num_classes - 1}")
+        labels.extend(span)
+    return tuple(labels)

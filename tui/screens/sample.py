@@ -1,0 +1,327 @@
+"""The Sample screen: pick digits and guidance scales, generate in a worker, see and export the grid."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from textual import work
+from textual.app import ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.screen import Screen
+from textual.widget import Widget
+from textual.widgets import Button, Footer, Header, Input, Label, ProgressBar, Select, Static
+from textual.worker import get_current_worker
+
+from core.checkpoint import CheckpointError, load_checkpoint
+from core.images import grid_figure, guidance_title, save_png, save_samples_npz, to_uint8
+from core.parse import parse_floats, parse_int
+from core.runs import checkpoint_file
+from core.sampling import generate
+from core.solvers import SOLVERS, Trajectory
+from core.unet import UNet
+from tui.screens.export import ExportChoice, ExportScreen
+from tui.widgets.digit_picker import DigitPicker
+from tui.widgets.image_grid import GridPanel, ImageGrid
+
+TRAJECTORY_FRAMES = 20
+PLAY_FPS = 8
+
+
+@dataclass(frozen=True)
+class SampleRequest:
+    checkpoint: Path
+    labels: tuple[int, ...]
+    scales: tuple[float, ...]
+    per_row: int
+    steps: int
+    solver: str
+    seed: int
+
+
+@dataclass
+class SampleResult:
+    """What the worker hands back: numpy arrays only."""
+
+    request: SampleRequest
+    null_label: int
+    images: list[np.ndarray]  # per scale: float32 (rows · per_row, 1, H, W) in [-1, 1]
+    pixels: list[np.ndarray]  # per scale: uint8 (rows · per_row, H, W), as in the PNG
+    frames: list[np.ndarray]  # per scale: uint8 (T, rows · per_row, H, W)
+    seconds: float
+
+
+class SamplesReady(Message):
+    def __init__(self, result: SampleResult) -> None:
+        super().__init__()
+        self.result = result
+
+
+class SampleProgress(Message):
+    def __init__(self, done: int, total: int) -> None:
+        super().__init__()
+        self.done, self.total = done, total
+
+
+class SampleFailed(Message):
+    def __init__(self, reason: str) -> None:
+        super().__init__()
+        self.reason = reason
+
+
+def field(label: str, widget: Widget) -> Horizontal:
+    """One line of a form: a fixed-width label, then the widget."""
+    return Horizontal(Label(label, classes="field-label"), widget, classes="field")
+
+
+class SampleScreen(Screen[None]):
+    """Generation runs in a thread worker; the UI only ever holds uint8/float32 numpy arrays."""
+
+    BINDINGS = [
+        Binding("ctrl+g", "generate", "Generate", priority=True),
+        Binding("ctrl+e", "export", "Export", priority=True),
+        Binding("p", "play", "Play"),
+        Binding("left", "turn(-1)", "Prev w", show=False),
+        Binding("right", "turn(1)", "Next w", show=False),
+        Binding("pageup", "page(-1)", "Rows up", show=False),
+        Binding("pagedown", "page(1)", "Rows down", show=False),
+        Binding("escape", "focus_grid", "Leave field", show=False),
+        *[Binding(str(d), f"toggle({d})", f"Digit {d}", show=False) for d in range(10)],
+        Binding("n", "toggle(10)", "Null", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.result: SampleResult | None = None
+        self._model: tuple[Path, float, UNet] | None = None
+        self._last_progress = 0.0
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal():
+            with Vertical(id="sample-form"):
+                yield Label("digits: keys 0-9, n", classes="form-label")
+                yield DigitPicker(id="digits")
+                yield field("guidance", Input("1,3,5", id="guidance", compact=True))
+                yield field("steps", Input("99", id="steps", compact=True))
+                yield field("per row", Input("4", id="per-row", compact=True))
+                yield field(
+                    "solver",
+                    Select(
+                        [(s, s) for s in SOLVERS], value="euler", allow_blank=False, id="solver", compact=True
+                    ),
+                )
+                yield field("seed", Input("0", id="seed", compact=True))
+                yield Label("checkpoint", classes="form-label")
+                yield Input(str(self.app.checkpoint), id="checkpoint", compact=True)
+                yield Button("Generate  ctrl+g", id="generate", variant="primary", compact=True)
+                yield ProgressBar(total=1, show_eta=False, id="progress")
+            with Vertical(id="sample-view"):
+                yield ImageGrid(id="grid")
+                yield Static("", id="sample-status")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.sub_title = "Sample"
+        self.player = self.set_interval(1 / PLAY_FPS, self._next_frame, pause=True)
+        self.query_one(DigitPicker).focus()
+
+    def commands(self) -> list[SystemCommand]:
+        return [
+            SystemCommand(
+                "Generate", "Sample the chosen digits at each guidance scale", self.action_generate
+            ),
+            SystemCommand("Export", "Write the grid as PNG (and .npz)", self.action_export),
+            SystemCommand("Play trajectory", "Watch the samples go from noise to digits", self.action_play),
+        ]
+
+    def use_checkpoint(self, checkpoint: Path) -> None:
+        self.query_one("#checkpoint", Input).value = str(checkpoint)
+
+    # -- actions ---------------------------------------------------------------------------
+
+    def action_toggle(self, label: int) -> None:
+        self.query_one(DigitPicker).toggle(label)
+
+    def action_focus_grid(self) -> None:
+        self.query_one(DigitPicker).focus()
+
+    def action_turn(self, delta: int) -> None:
+        self.query_one(ImageGrid).turn(delta)
+
+    def action_page(self, delta: int) -> None:
+        self.query_one(ImageGrid).page(delta)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "generate":
+            self.action_generate()
+
+    def action_generate(self) -> None:
+        try:
+            request = self._request()
+        except ValueError as e:
+            self.notify(str(e), title="Cannot generate", severity="error")
+            return
+        total = len(request.scales) * request.steps
+        self.query_one(ProgressBar).update(total=total, progress=0)
+        self._status(f"generating {len(request.labels) * request.per_row * len(request.scales)} images…")
+        self._generate(request)
+
+    def _request(self) -> SampleRequest:
+        labels = tuple(self.query_one(DigitPicker).labels())
+        if not labels:
+            raise ValueError("digits: choose at least one (keys 0-9 and n)")
+        value = lambda id_: self.query_one(f"#{id_}", Input).value.strip()  # noqa: E731
+        checkpoint = Path(value("checkpoint")).expanduser()
+        if not checkpoint.exists():
+            raise ValueError(f"checkpoint: {checkpoint} does not exist")
+        return SampleRequest(
+            checkpoint=checkpoint,
+            labels=labels,
+            scales=parse_floats("guidance", value("guidance")),
+            per_row=parse_int("per row", value("per-row"), 1),
+            steps=parse_int("steps", value("steps"), 1),
+            solver=str(self.query_one("#solver", Select).value),
+            seed=parse_int("seed", value("seed"), 0),
+        )
+
+    @work(thread=True, exclusive=True, group="generate")
+    def _generate(self, request: SampleRequest) -> None:
+        """Loads the model (cached by path and mtime) and samples every panel, off the UI thread."""
+        start = time.perf_counter()
+        try:
+            model = self._load(checkpoint_file(request.checkpoint))
+        except (CheckpointError, ValueError) as e:
+            self.post_message(SampleFailed(str(e)))
+            return
+        panels = []
+        for i, w in enumerate(request.scales):
+            panel = self._panel(model, request, w, done=i * request.steps)
+            if panel is None:
+                return  # cancelled by a newer request
+            panels.append(panel)
+        images, pixels, frames = (list(part) for part in zip(*panels, strict=True))
+        seconds = time.perf_counter() - start
+        self.post_message(
+            SamplesReady(SampleResult(request, model.config.null_label, images, pixels, frames, seconds))
+        )
+
+    def _panel(
+        self, model: UNet, request: SampleRequest, w: float, done: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """One guidance scale: float32 images, uint8 pixels, trajectory frames; None if cancelled."""
+        worker = get_current_worker()
+        labels = torch.tensor(request.labels).repeat_interleave(request.per_row)
+        trajectory = Trajectory(request.steps, every=max(1, request.steps // TRAJECTORY_FRAMES))
+        total = len(request.scales) * request.steps
+
+        def callback(step: int, t: torch.Tensor, x: torch.Tensor) -> None:
+            trajectory(step, t, x)
+            self._report(done + step, total)
+            if worker.is_cancelled:
+                raise InterruptedError
+
+        try:
+            x = generate(
+                model,
+                labels,
+                w,
+                steps=request.steps,
+                solver=request.solver,
+                seed=request.seed,
+                callback=callback,
+            )
+        except InterruptedError:
+            return None
+        pixels = to_uint8(x)[..., 0]
+        frames = to_uint8(trajectory.frames.flatten(0, 1))[..., 0].reshape(-1, *pixels.shape)
+        return x.clamp(-1, 1).float().cpu().numpy(), pixels, frames
+
+    def _load(self, path: Path) -> UNet:
+        mtime = path.stat().st_mtime if path.exists() else 0.0
+        if self._model is None or self._model[:2] != (path, mtime):
+            model, _ = load_checkpoint(path)
+            self._model = (path, mtime, model)
+        return self._model[2]
+
+    def _report(self, done: int, total: int) -> None:
+        """Progress from the worker, throttled to a few updates a second."""
+        now = time.perf_counter()
+        if now - self._last_progress > 0.2 or done == total:
+            self._last_progress = now
+            self.post_message(SampleProgress(done, total))
+
+    def on_sample_progress(self, message: SampleProgress) -> None:
+        self.query_one(ProgressBar).update(total=message.total, progress=message.done)
+
+    def on_sample_failed(self, message: SampleFailed) -> None:
+        self._status("")
+        self.notify(message.reason, title="Cannot generate", severity="error")
+
+    def on_samples_ready(self, message: SamplesReady) -> None:
+        self.result = result = message.result
+        rows = ["null" if y == result.null_label else str(y) for y in result.request.labels]
+        panels = [
+            GridPanel(guidance_title(w), pixels, frames)
+            for w, pixels, frames in zip(result.request.scales, result.pixels, result.frames, strict=True)
+        ]
+        self.query_one(ImageGrid).show(panels, rows, result.request.per_row)
+        count = sum(len(i) for i in result.images)
+        self._status(f"{count} images in {result.seconds:.1f} s · ←/→ guidance · pgup/pgdn rows · p play")
+
+    def action_play(self) -> None:
+        grid = self.query_one(ImageGrid)
+        if not grid.panels:
+            self.notify("Generate first (ctrl+g).", severity="warning")
+            return
+        grid.frame = 0
+        self.player.resume()
+
+    def _next_frame(self) -> None:
+        grid = self.query_one(ImageGrid)
+        frames = grid.panels[grid.panel_index].frames if grid.panels else None
+        if frames is None or grid.frame is None or grid.frame + 1 >= len(frames):
+            grid.frame = None
+            self.player.pause()
+            return
+        grid.frame += 1
+
+    def action_export(self) -> None:
+        if self.result is None:
+            self.notify("Nothing to export yet: generate first (ctrl+g).", severity="warning")
+            return
+        default = Path.cwd() / f"cfg-tui-samples-{time.strftime('%Y%m%d-%H%M%S')}.png"
+        self.app.push_screen(ExportScreen(default), self._export)
+
+    def _export(self, choice: ExportChoice | None) -> None:
+        if choice is None or self.result is None:
+            return
+        try:
+            written = write_export(self.result, choice)
+        except OSError as e:
+            self.notify(
+                f"cannot write {choice.png}: {e.strerror or e}", title="Export failed", severity="error"
+            )
+            return
+        self.notify("wrote " + " and ".join(str(p) for p in written), title="Exported")
+
+    def _status(self, text: str) -> None:
+        self.query_one("#sample-status", Static).update(text)
+
+
+def write_export(result: SampleResult, choice: ExportChoice) -> list[Path]:
+    """The PNG of the lab's figure, and the .npz of the raw samples, both written atomically."""
+    request = result.request
+    rows = ["null" if y == result.null_label else str(y) for y in request.labels]
+    scales = request.scales
+    panels = [(guidance_title(w), torch.from_numpy(x)) for w, x in zip(scales, result.images, strict=True)]
+    written = [save_png(grid_figure(panels, rows), choice.png)]
+    if choice.npz is not None:
+        labels = np.repeat(np.asarray(request.labels), request.per_row)
+        written.append(save_samples_npz(choice.npz, list(zip(scales, result.images, strict=True)), labels))
+    return written

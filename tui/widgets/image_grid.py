@@ -1,0 +1,128 @@
+"""The sample grid as half-block art: one guidance panel at a time, rows paged to fit.
+
+Holds uint8 images (no tensors); picks 32- or 16-pixel tiles to fit the width, shows
+as many rows as fit the height, and pages through rows and panels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from rich.text import Text
+from textual.reactive import reactive
+from textual.widget import Widget
+
+from tui.art import half_block_lines, labelled_text
+
+PAD = 2
+
+
+@dataclass
+class GridPanel:
+    title: str
+    images: np.ndarray  # uint8 (rows · per_row, H, W)
+    frames: np.ndarray | None = None  # uint8 (T, rows · per_row, H, W): the trajectory, if recorded
+
+
+def mosaic(images: np.ndarray, cols: int) -> np.ndarray:
+    """uint8 ``(N, H, W)`` → one ``(rows·(H+2)+2, cols·(W+2)+2)`` image, black between tiles."""
+    n, h, w = images.shape
+    rows = -(-n // cols)
+    out = np.zeros((PAD + rows * (h + PAD), PAD + cols * (w + PAD)), dtype=np.uint8)
+    for i, tile in enumerate(images):
+        r, c = divmod(i, cols)
+        out[PAD + r * (h + PAD) : PAD + r * (h + PAD) + h, PAD + c * (w + PAD) : PAD + c * (w + PAD) + w] = (
+            tile
+        )
+    return out
+
+
+def halve(images: np.ndarray) -> np.ndarray:
+    """2×2 mean pooling of uint8 ``(N, H, W)``."""
+    n, h, w = images.shape
+    return images.reshape(n, h // 2, 2, w // 2, 2).mean(axis=(2, 4)).round().astype(np.uint8)
+
+
+class ImageGrid(Widget):
+    """Rows of samples (one per label) for one guidance panel, as ``▀`` cells."""
+
+    DEFAULT_CSS = """
+    ImageGrid {
+        text-wrap: nowrap;
+        text-overflow: clip;
+    }
+    """
+
+    panel_index: reactive[int] = reactive(0)
+    first_row: reactive[int] = reactive(0)
+    frame: reactive[int | None] = reactive(None)
+
+    def __init__(self, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.panels: list[GridPanel] = []
+        self.row_labels: list[str] = []
+        self.per_row = 1
+
+    def show(self, panels: list[GridPanel], row_labels: list[str], per_row: int) -> None:
+        self.panels, self.row_labels, self.per_row = panels, row_labels, per_row
+        self.panel_index, self.first_row, self.frame = 0, 0, None
+        self.refresh()
+
+    def _label_width(self) -> int:
+        return max(map(len, self.row_labels), default=1) + 1
+
+    def tile_images(self) -> np.ndarray:
+        """The current panel's (or trajectory frame's) images, halved while too wide."""
+        panel = self.panels[self.panel_index]
+        images = panel.images if self.frame is None or panel.frames is None else panel.frames[self.frame]
+        width = max(self.size.width - self._label_width(), 1)
+        while PAD + self.per_row * (images.shape[-1] + PAD) > width and images.shape[-1] >= 32:
+            images = halve(images)
+        return images
+
+    def rows_that_fit(self, tile: int) -> int:
+        return max(1, (2 * (self.size.height - 1) - PAD) // (tile + PAD))
+
+    def page(self, delta: int) -> None:
+        """Move by ``delta`` screens of rows."""
+        if not self.panels:
+            return
+        visible = self.rows_that_fit(self.tile_images().shape[-1])
+        last = max(0, len(self.row_labels) - visible)
+        self.first_row = min(max(0, self.first_row + delta * visible), last)
+
+    def turn(self, delta: int) -> None:
+        """Move to the previous/next guidance panel."""
+        if self.panels:
+            self.panel_index = (self.panel_index + delta) % len(self.panels)
+
+    def cols_that_fit(self, tile: int) -> int:
+        return max(1, min(self.per_row, (self.size.width - self._label_width() - PAD) // (tile + PAD)))
+
+    def render(self) -> Text:
+        if not self.panels:
+            return Text("No samples yet: pick digits, then ctrl+g to generate.", style="dim")
+        images = self.tile_images()
+        tile = images.shape[-1]
+        visible, cols = self.rows_that_fit(tile), self.cols_that_fit(tile)
+        rows = self.row_labels[self.first_row : self.first_row + visible]
+        grid = images.reshape(len(self.row_labels), self.per_row, tile, tile)
+        shown = grid[self.first_row : self.first_row + len(rows), :cols].reshape(-1, tile, tile)
+        text = labelled_text(
+            half_block_lines(mosaic(shown, cols)), self._title(len(rows), cols), rows, tile + PAD
+        )
+        return text
+
+    def _title(self, shown: int, cols: int) -> str:
+        panel = self.panels[self.panel_index]
+        parts = [panel.title]
+        if len(self.panels) > 1:
+            parts.append(f"panel {self.panel_index + 1}/{len(self.panels)}")
+        if shown < len(self.row_labels):
+            parts.append(f"rows {self.first_row + 1}-{self.first_row + shown}/{len(self.row_labels)}")
+        if cols < self.per_row:
+            parts.append(f"{cols}/{self.per_row} cols")
+        if self.frame is not None and panel.frames is not None:
+            parts.append(f"frame {self.frame + 1}/{len(panel.frames)}")
+        return " · ".join(parts)

@@ -106,7 +106,9 @@ class ImageGrid(Widget):
         images = self.tile_images()
         tile = images.shape[-1]
         visible, cols = self.rows_that_fit(tile), self.cols_that_fit(tile)
-        rows = self.row_labels[self.first_row : self.first_row + visible]
+        # Labels padded to the widest of all rows, so that paging does not shift the art.
+        width = self._label_width() - 1
+        rows = [r.rjust(width) for r in self.row_labels[self.first_row : self.first_row + visible]]
         grid = images.reshape(len(self.row_labels), self.per_row, tile, tile)
         shown = grid[self.first_row : self.first_row + len(rows), :cols].reshape(-1, tile, tile)
         text = labelled_text(

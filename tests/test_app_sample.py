@@ -1,0 +1,171 @@
+"""The Sample screen, driven by keys through Textual's pilot."""
+
+import asyncio
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from core.checkpoint import save_checkpoint
+from core.trainer import new_model
+from core.unet import UNetConfig
+from tui.app import CfgTuiApp
+from tui.screens.export import ExportScreen
+from tui.screens.sample import SampleScreen
+from tui.widgets.digit_picker import DigitPicker
+from tui.widgets.image_grid import PAD, ImageGrid, mosaic
+
+SMALL = UNetConfig(channels=(8, 16), num_residual_layers=1, t_embed_dim=8, y_embed_dim=8)
+
+
+@pytest.fixture
+def small_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A tiny model at a relative path (so that screenshots do not depend on the folder)."""
+    monkeypatch.chdir(tmp_path)
+    save_checkpoint(tmp_path / "small.safetensors", new_model(SMALL, seed=0).eval())
+    return Path("small.safetensors")
+
+
+def _app(checkpoint: Path, tmp_path: Path) -> CfgTuiApp:
+    return CfgTuiApp(runs_folder=Path("runs"), checkpoint=checkpoint)
+
+
+async def _fill(app: CfgTuiApp, **fields: str) -> None:
+    for name, value in fields.items():
+        app.screen.query_one(f"#{name}").value = value
+
+
+async def _generated(pilot, app: CfgTuiApp, timeout: float = 60) -> ImageGrid:
+    grid = app.screen.query_one(ImageGrid)
+    for _ in range(int(timeout / 0.05)):
+        await pilot.pause(0.05)
+        if grid.panels:
+            return grid
+    raise AssertionError("no samples arrived")
+
+
+@pytest.mark.asyncio
+async def test_digit_keys_toggle_rows(small_checkpoint: Path, tmp_path: Path) -> None:
+    app = _app(small_checkpoint, tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        picker = app.screen.query_one(DigitPicker)
+        assert picker.labels() == list(range(10))
+        await pilot.press("3", "7", "n")
+        assert picker.labels() == [0, 1, 2, 4, 5, 6, 8, 9, 10]
+        await pilot.press("3")
+        assert 3 in picker.labels()
+
+
+@pytest.mark.asyncio
+async def test_generate_shows_the_samples_as_half_blocks(small_checkpoint: Path, tmp_path: Path) -> None:
+    app = _app(small_checkpoint, tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        for key in "0123456789":  # keep only 2 and null
+            if key != "2":
+                await pilot.press(key)
+        await pilot.press("n")
+        await _fill(app, steps="3", guidance="0,4", **{"per-row": "1"})
+        await pilot.press("ctrl+g")
+        grid = await _generated(pilot, app)
+        screen = app.screen
+        assert isinstance(screen, SampleScreen) and screen.result is not None
+        assert len(grid.panels) == 2 and grid.row_labels == ["2", "null"]
+        # The rendered cells are the samples' pixels: ▀ with fg = upper pixel, bg = lower pixel.
+        pixels = screen.result.pixels[0]  # (2, 32, 32)
+        tile = grid.tile_images().shape[-1]
+        expected = mosaic(grid.tile_images()[: grid.rows_that_fit(tile)], 1)
+        label_width = len("null") + 1
+        checked = 0
+        for y in range(1, expected.shape[0] // 2 + 1):
+            strip = grid.render_line(y)
+            x = 0
+            for segment in strip:
+                for _ in segment.text:
+                    col = x - label_width
+                    if segment.text == "▀" and 0 <= col < expected.shape[1]:
+                        upper, lower = expected[2 * (y - 1), col], expected[2 * (y - 1) + 1, col]
+                        assert segment.style.color.triplet == (upper,) * 3
+                        assert segment.style.bgcolor.triplet == (lower,) * 3
+                        checked += 1
+                    x += 1
+        assert checked > 100
+        assert tile in (16, 32) and pixels.shape == (2, 32, 32)
+        await pilot.press("right")
+        assert grid.panel_index == 1
+
+
+@pytest.mark.asyncio
+async def test_trajectory_plays_from_noise(small_checkpoint: Path, tmp_path: Path) -> None:
+    app = _app(small_checkpoint, tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _fill(app, steps="10", guidance="3", **{"per-row": "1"})
+        await pilot.press("ctrl+g")
+        grid = await _generated(pilot, app)
+        frames = grid.panels[0].frames
+        assert frames is not None and len(frames) == 11  # every step of 10, and the start
+        assert np.array_equal(frames[-1], grid.panels[0].images)
+        await pilot.press("p")
+        assert grid.frame is not None and grid.frame <= 2  # playing, from the start
+        seen = {grid.frame}
+        for _ in range(60):
+            await pilot.pause(0.05)
+            seen.add(grid.frame)
+        assert {1, 2} <= seen and grid.frame is None  # played through, then back to the result
+
+
+@pytest.mark.asyncio
+async def test_export_writes_png_and_npz(small_checkpoint: Path, tmp_path: Path) -> None:
+    app = _app(small_checkpoint, tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _fill(app, steps="2", guidance="1,3", **{"per-row": "2"})
+        await pilot.press("ctrl+g")
+        await _generated(pilot, app)
+        await pilot.press("ctrl+e")
+        await pilot.pause()
+        assert isinstance(app.screen, ExportScreen)
+        app.screen.query_one("#export-path").value = str(tmp_path / "out" / "grid.png")
+        (tmp_path / "out").mkdir()
+        await pilot.press("enter")
+        await pilot.pause()
+        assert Image.open(tmp_path / "out" / "grid.png").width > 0
+        saved = np.load(tmp_path / "out" / "grid.npz")
+        assert saved["images"].shape == (2 * 10 * 2, 1, 32, 32) and saved["guidance"].tolist()[-1] == 3.0
+        assert any("wrote" in n.message and "grid.png" in n.message for n in app._notifications)
+
+
+@pytest.mark.asyncio
+async def test_bad_fields_notify_and_do_not_crash(small_checkpoint: Path, tmp_path: Path) -> None:
+    app = _app(small_checkpoint, tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        for fields, message in [
+            ({"steps": "abc"}, "steps: 'abc' is not a whole number"),
+            ({"steps": "0"}, "steps must be at least 1"),
+            ({"steps": "5", "guidance": "nan"}, "guidance: nan is not a finite number"),
+            ({"guidance": "1", "checkpoint": "nowhere.safetensors"}, "does not exist"),
+        ]:
+            await _fill(app, **fields)
+            await pilot.press("ctrl+g")
+            await pilot.pause()
+            assert any(message in n.message for n in app._notifications), message
+        (tmp_path / "junk.safetensors").write_bytes(b"junk")
+        await _fill(app, checkpoint="junk.safetensors")
+        await pilot.press("ctrl+g")
+        for _ in range(100):
+            await pilot.pause(0.05)
+            if any("not a readable safetensors file" in n.message for n in app._notifications):
+                break
+        else:
+            raise AssertionError("no notification for a corrupt checkpoint")
+        await pilot.press("ctrl+e")  # nothing to export: a warning, not a crash
+        await pilot.pause()
+        assert app.screen.query_one(ImageGrid).panels == []
+        assert isinstance(app.screen, SampleScreen)
+
+
+def test_mosaic_layout() -> None:
+    tiles = np.arange(4 * 2 * 2, dtype=np.uint8).reshape(4, 2, 2)
+    out = mosaic(tiles, cols=2)
+    assert out.shape == (PAD + 2 * (2 + PAD), PAD + 2 * (2 + PAD))
+    assert np.array_equal(out[PAD + 4 : PAD + 6, PAD + 4 : PAD + 6], tiles[3])
+    assert asyncio.iscoroutinefunction(test_digit_keys_toggle_rows)

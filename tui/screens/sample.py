@@ -53,7 +53,6 @@ class SampleResult:
     images: list[np.ndarray]  # per scale: float32 (rows · per_row, 1, H, W) in [-1, 1]
     pixels: list[np.ndarray]  # per scale: uint8 (rows · per_row, H, W), as in the PNG
     frames: list[np.ndarray]  # per scale: uint8 (T, rows · per_row, H, W)
-    seconds: float
 
 
 class SamplesReady(Message):
@@ -193,7 +192,6 @@ class SampleScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="generate")
     def _generate(self, request: SampleRequest) -> None:
         """Loads the model (cached by path and mtime) and samples every panel, off the UI thread."""
-        start = time.perf_counter()
         try:
             model = self._load(checkpoint_file(request.checkpoint))
         except (CheckpointError, ValueError) as e:
@@ -206,9 +204,8 @@ class SampleScreen(Screen[None]):
                 return  # cancelled by a newer request
             panels.append(panel)
         images, pixels, frames = (list(part) for part in zip(*panels, strict=True))
-        seconds = time.perf_counter() - start
         self.post_message(
-            SamplesReady(SampleResult(request, model.config.null_label, images, pixels, frames, seconds))
+            SamplesReady(SampleResult(request, model.config.null_label, images, pixels, frames))
         )
 
     def _panel(
@@ -272,7 +269,8 @@ class SampleScreen(Screen[None]):
         ]
         self.query_one(ImageGrid).show(panels, rows, result.request.per_row)
         count = sum(len(i) for i in result.images)
-        self._status(f"{count} images in {result.seconds:.1f} s · ←/→ guidance · pgup/pgdn rows · p play")
+        request = result.request
+        self._status(f"{count} images · {request.solver} × {request.steps} · ←/→ w · pgup/pgdn rows · p play")
 
     def action_play(self) -> None:
         grid = self.query_one(ImageGrid)

@@ -1,0 +1,50 @@
+"""Screenshots of the app at 80x24 and 160x48, compared with the stored ones (pytest-textual-snapshot).
+
+Regenerate after an intended change with ``pytest tests/test_app_snapshots.py --snapshot-update``
+and look at the new SVGs before committing them.
+"""
+
+from pathlib import Path
+
+import pytest
+
+from core.checkpoint import save_checkpoint
+from core.trainer import new_model
+from core.unet import UNetConfig
+from tui.app import CfgTuiApp
+from tui.widgets.image_grid import ImageGrid
+
+SMALL = UNetConfig(channels=(8, 16), num_residual_layers=1, t_embed_dim=8, y_embed_dim=8)
+SIZES = [(80, 24), (160, 48)]
+
+
+@pytest.fixture
+def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CfgTuiApp:
+    """The app on a tiny model and an empty runs folder, at relative paths."""
+    monkeypatch.chdir(tmp_path)
+    save_checkpoint(tmp_path / "small.safetensors", new_model(SMALL, seed=0).eval())
+    return CfgTuiApp(runs_folder=Path("runs"), checkpoint=Path("small.safetensors"))
+
+
+@pytest.mark.parametrize("size", SIZES, ids=["80x24", "160x48"])
+def test_sample_screen_before_generating(app: CfgTuiApp, size: tuple[int, int], snap_compare) -> None:
+    assert snap_compare(app, terminal_size=size)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=["80x24", "160x48"])
+def test_sample_screen_with_samples(app: CfgTuiApp, size: tuple[int, int], snap_compare) -> None:
+    async def generate(pilot) -> None:
+        pilot.app.screen.query_one("#steps").value = "4"
+        await pilot.press("n", "ctrl+g")
+        grid = pilot.app.screen.query_one(ImageGrid)
+        for _ in range(600):
+            await pilot.pause(0.05)
+            if grid.panels:
+                break
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=size, run_before=generate)
+
+
+def test_help_screen(app: CfgTuiApp, snap_compare) -> None:
+    assert snap_compare(app, terminal_size=(80, 24), press=["f1"])

@@ -69,10 +69,15 @@ def test_loss_is_mse_against_the_path_velocity() -> None:
     assert float(t.min()) >= 0 and float(t.max()) <= 1
 
 
-def test_ema_tracks_the_weights() -> None:
-    trainer = _trainer(steps=5, ema_decay=0.9)
+def test_ema_tracks_the_weights_with_a_warm_up() -> None:
+    trainer = _trainer(steps=100, ema_decay=0.9)
     before = trainer.ema.model.final_conv.weight.clone()
-    trainer.train_step()
+    trainer.train_step()  # first update: decay (1 + 0) / (10 + 0) = 0.1
+    expected = 0.1 * before + 0.9 * trainer.model.final_conv.weight
+    torch.testing.assert_close(trainer.ema.model.final_conv.weight, expected)
+    trainer.train(steps=90)
+    before = trainer.ema.model.final_conv.weight.clone()
+    trainer.train_step()  # after 90 updates the warm-up (91/100) has passed the decay 0.9
     expected = 0.9 * before + 0.1 * trainer.model.final_conv.weight
     torch.testing.assert_close(trainer.ema.model.final_conv.weight, expected)
     assert trainer.sampling_model is trainer.ema.model

@@ -43,3 +43,59 @@ def median_seconds(fn: Callable[[], object], repeats: int = 5, warmup: int = 1) 
         fn()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
+
+
+NULL = 10
+
+
+def lab_train_step(
+    model: torch.nn.Module, optimizer: torch.optim.Optimizer, sampler: LabSampler, batch_size: int, eta: float
+) -> float:
+    """One step of the lab's ``CFGTrainer``: PIL batch, label drop, its path math, MSE, Adam."""
+    device = next(model.parameters()).device
+    z, y = sampler.sample(batch_size)
+    z, y = z.to(device), y.to(device)
+    y[torch.rand(batch_size, device=device) < eta] = NULL
+    t = torch.rand(batch_size, 1, 1, 1, device=device)
+    x = t * z + (1 - t) * torch.randn_like(z)
+    # The lab's conditional vector field: (α̇ − β̇/β · α) z + (β̇/β) x with α = t, β = 1 − t.
+    u_ref = (1 + t / (1 - t)) * z - x / (1 - t)
+    loss = (model(x, t, y) - u_ref).pow(2).mean()
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return float(loss)
+
+
+@torch.no_grad()
+def lab_sample(model: torch.nn.Module, labels: Tensor, w: float, num_timesteps: int = 100) -> Tensor:
+    """The lab's sampler: Euler on linspace(0, 1, 100), two network calls per step (y and ∅)."""
+    device = next(model.parameters()).device
+    y = labels.to(device)
+    x = torch.randn(len(y), 1, 32, 32, device=device)
+    ts = torch.linspace(0, 1, num_timesteps, device=device)
+    for i in range(num_timesteps - 1):
+        t = ts[i].expand(len(y), 1, 1, 1)
+        guided = model(x, t, y)
+        unguided = model(x, t, torch.full_like(y, NULL))
+        x = x + ((1 - w) * unguided + w * guided) * (ts[i + 1] - ts[i])
+    return x
+
+
+def training_flops(model: torch.nn.Module, batch: tuple[Tensor, Tensor, Tensor]) -> int:
+    """Floating-point operations of one forward + backward pass (torch.utils.flop_counter)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        model(*batch).pow(2).mean().backward()
+    model.zero_grad(set_to_none=True)
+    return counter.get_total_flops()
+
+
+def forward_flops(model: torch.nn.Module, batch: tuple[Tensor, Tensor, Tensor]) -> int:
+    """Floating-point operations of one forward pass without autograd."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+        model(*batch)
+    return counter.get_total_flops()

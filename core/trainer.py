@@ -40,6 +40,7 @@ class TrainConfig:
     grad_clip: float = 0.0  # 0 = no clipping of the gradient norm
     bf16: bool = False  # bf16 autocast, CUDA only
     compile: bool = False  # torch.compile the model's forward
+    channels_last: bool = False  # NHWC activations (faster convolutions on some hardware)
 
     def __post_init__(self) -> None:
         checks = {
@@ -101,11 +102,14 @@ class CFGTrainer:
     def __init__(self, model: UNet, data: ImageBatches, config: TrainConfig) -> None:
         self.config = config
         self.device = data.device
-        self.model = model.to(self.device)
+        memory_format = torch.channels_last if config.channels_last else torch.preserve_format
+        self.model = model.to(self.device, memory_format=memory_format)
         self.data = data
         self.path = GaussianPath.named(config.schedule)
         self.null_label = model.config.null_label
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr)
+        # The fused kernel is one launch for all parameters: a clear win on CUDA.
+        fused = self.device.type == "cuda"
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr, fused=fused)
         self.ema = EMA(self.model, config.ema_decay) if config.ema_decay > 0 else None
         self.generator = torch.Generator(self.device).manual_seed(config.seed)
         self.forward = torch.compile(self.model) if config.compile else self.model

@@ -4,11 +4,13 @@ Regenerate after an intended change with ``pytest tests/test_app_snapshots.py --
 and look at the new SVGs before committing them.
 """
 
+import math
 from pathlib import Path
 
 import pytest
 
 from core.checkpoint import save_checkpoint
+from core.runs import RunDir
 from core.trainer import new_model
 from core.unet import UNetConfig
 from tui.app import CfgTuiApp
@@ -48,3 +50,48 @@ def test_sample_screen_with_samples(app: CfgTuiApp, size: tuple[int, int], snap_
 
 def test_help_screen(app: CfgTuiApp, snap_compare) -> None:
     assert snap_compare(app, terminal_size=(80, 24), press=["f1"])
+
+
+def _finished_run(folder: Path) -> None:
+    """A made-up finished run with a falling loss, so that its chart and numbers are fixed."""
+    run = RunDir.create(folder / "demo-run", {"train": {"batch_size": 128, "steps": 500}})
+    for step in range(10, 510, 10):
+        loss = 0.2 + 1.2 * math.exp(-step / 80) + 0.03 * math.sin(step)
+        run.append_metrics(
+            {
+                "step": step,
+                "loss": loss,
+                "lr": 1e-3,
+                "images_per_sec": 450.0,
+                "elapsed": step * 0.3,
+                "memory_mb": 812.0,
+            }
+        )
+    status = {
+        "state": "finished",
+        "pid": 1,
+        "host": "elsewhere",
+        "step": 500,
+        "total_steps": 500,
+        "started": 0.0,
+        "updated": 150.0,
+        "checkpoint_step": 500,
+        "device": "cpu",
+        "last_loss": 0.2,
+        "elapsed": 150.0,
+    }
+    RunDir.write_json(run.status_path, status)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=["80x24", "160x48"])
+def test_train_screen_following_a_finished_run(app: CfgTuiApp, size: tuple[int, int], snap_compare) -> None:
+    _finished_run(Path("runs"))
+
+    async def follow(pilot) -> None:
+        await pilot.press("ctrl+t")
+        await pilot.pause()
+        pilot.app.screen.query_one("#run-list").focus()
+        await pilot.press("enter")
+        await pilot.pause(0.5)
+
+    assert snap_compare(app, terminal_size=size, run_before=follow)

@@ -7,10 +7,13 @@ from pathlib import Path
 import torch
 import typer
 
-from core.bench import LabSampler, median_seconds
+from core.bench import LabSampler, forward_flops, lab_sample, lab_train_step, median_seconds, training_flops
 from core.data import DATASETS, default_data_root, load_split
+from core.sampling import generate
+from core.solvers import EVALS_PER_STEP
 from core.trainer import CFGTrainer, TrainConfig, new_model
 from core.unet import UNetConfig
+from tui.commands.common import resolve_device
 from tui.commands.data import DataRoot, log
 
 app = typer.Typer(help="Benchmarks against the lab's own loops, run side by side.", no_args_is_help=True)
@@ -43,3 +46,121 @@ def data_share(
         share = 100 * seconds / (seconds + compute)
         typer.echo(f"  {name:32s} {seconds * 1e3:10.3f} ms   data share of a step {share:6.2f} %")
     typer.echo(f"  data loading speed-up: {lab_data / our_data:,.0f}x")
+
+
+def _peak_memory(device: torch.device) -> str:
+    if device.type != "cuda":
+        return "n/a on cpu"
+    return f"{torch.cuda.max_memory_allocated(device) / 2**20:,.0f} MiB"
+
+
+def _reset_peak(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def _timed(fn, device: torch.device, repeats: int, warmup: int = 1) -> float:
+    def synced() -> None:
+        fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    return median_seconds(synced, repeats, warmup)
+
+
+def _our_variants(device: torch.device, compile: bool) -> dict[str, dict]:
+    """Our training settings to time: plain, channels_last, and on CUDA bf16 (+ compile)."""
+    variants: dict[str, dict] = {"ours": {}, "ours, channels_last": {"channels_last": True}}
+    if device.type == "cuda":
+        variants["ours, bf16"] = {"bf16": True}
+    if compile:
+        extra = {"bf16": True} if device.type == "cuda" else {}
+        variants[f"ours, {'bf16 + ' if extra else ''}torch.compile"] = {**extra, "compile": True}
+    return variants
+
+
+@app.command("train")
+def train_speed(
+    batch_size: int = typer.Option(250, min=1, help="Images per step (the seed preset's is 250)."),
+    repeats: int = typer.Option(3, min=1, help="Timed steps per variant; the median is reported."),
+    device: str = typer.Option("auto", help="auto, cpu or cuda."),
+    compile: bool = typer.Option(False, "--compile", help="Also time ours under torch.compile."),
+    data_root: Path | None = DataRoot,
+) -> None:
+    """Training steps of the seed preset: the lab's loop against ours, same U-Net, same device."""
+    torch_device = resolve_device(device)
+    root = data_root or default_data_root()
+    ours_data, _ = load_split("mnist", "train", root, device=torch_device, log=log)
+    z, y = ours_data.sample(batch_size)
+    model = new_model(UNetConfig(), 0).to(torch_device)
+    flops = training_flops(model, (z, torch.rand(batch_size, device=torch_device), y))
+    typer.echo(
+        f"training at batch {batch_size}, default U-Net, {torch_device}, {torch.get_num_threads()} threads, "
+        f"{flops / batch_size / 1e9:.2f} GFLOP per image (forward + backward); median of {repeats}"
+    )
+    sampler = LabSampler(DATASETS["mnist"], root)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    steps = {"lab: PIL sampler, its loop": lambda: lab_train_step(model, optimizer, sampler, batch_size, 0.1)}
+    for name, extra in _our_variants(torch_device, compile).items():
+        config = TrainConfig(batch_size=batch_size, **extra)
+        steps[name] = CFGTrainer(new_model(UNetConfig(), 0), ours_data, config).train_step
+    lab_rate = None
+    for name, step in steps.items():
+        _reset_peak(torch_device)
+        seconds = _timed(step, torch_device, repeats)
+        rate = batch_size / seconds
+        lab_rate = lab_rate or rate
+        typer.echo(
+            f"  {name:28s} {rate:9.1f} img/s  {flops / seconds / 1e9:8.1f} GFLOP/s  "
+            f"{rate / lab_rate:5.2f}x  peak {_peak_memory(torch_device)}"
+        )
+
+
+@app.command("sample")
+def sample_speed(
+    checkpoint: Path | None = typer.Option(None, help="Weights to sample (default: a fresh default U-Net)."),
+    w: float = typer.Option(3.0, help="Guidance scale."),
+    repeats: int = typer.Option(1, min=1, help="Timed runs per variant; the median is reported."),
+    device: str = typer.Option("auto", help="auto, cpu or cuda."),
+    fast: str = typer.Option("heun:20,midpoint:20", help="Our fewer-step variants: solver:steps,..."),
+) -> None:
+    """Sampling 110 images (digits 0-9 and null, 10 each): the lab's sampler against ours."""
+    from core.checkpoint import load_checkpoint
+    from core.runs import checkpoint_file
+
+    torch_device = resolve_device(device)
+    if checkpoint is None:
+        model = new_model(UNetConfig(), 0).to(torch_device).eval()
+    else:
+        model = load_checkpoint(checkpoint_file(checkpoint), torch_device)[0]
+    labels = torch.arange(11).repeat_interleave(10)
+    n, conditional = len(labels), int((labels != 10).sum())
+    probe = (torch.randn(n, 1, 32, 32), torch.rand(n), labels)
+    flops_per_row = forward_flops(model, tuple(x.to(torch_device) for x in probe)) / n
+    typer.echo(
+        f"sampling {n} images at w = {w:g}, {torch_device}, {torch.get_num_threads()} threads, "
+        f"{flops_per_row / 1e9:.3f} GFLOP per image per network evaluation; median of {repeats}"
+    )
+    # (name, run(steps), steps, network rows per step): the warm-up runs 2 steps of the same code.
+    variants = [("lab: Euler 99, 2 calls/step", lambda k: lab_sample(model, labels, w, k + 1), 99, 2 * n)]
+    ours_rows = n + conditional if w not in (0.0, 1.0) else n
+    variants.append(
+        ("ours: Euler 99, 1 call/step", lambda k: generate(model, labels, w, steps=k), 99, ours_rows)
+    )
+    for item in fast.split(","):
+        solver, steps = item.split(":")
+        run = lambda k, s=solver: generate(model, labels, w, steps=k, solver=s)  # noqa: E731
+        variants.append((f"ours: {solver} {steps}", run, int(steps), EVALS_PER_STEP[solver] * ours_rows))
+    lab_rate = None
+    for name, run, steps, rows in variants:
+        _reset_peak(torch_device)
+        run(2)
+        seconds = _timed(lambda r=run, k=steps: r(k), torch_device, repeats, warmup=0)
+        rate = n / seconds
+        lab_rate = lab_rate or rate
+        gflops = steps * rows * flops_per_row / seconds / 1e9
+        typer.echo(
+            f"  {name:28s} {rate:8.2f} img/s  {steps * rows / n:5.0f} evaluations/image  "
+            f"{gflops:7.1f} GFLOP/s  {rate / lab_rate:6.2f}x  peak {_peak_memory(torch_device)}"
+        )

@@ -14,7 +14,6 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
-from textual.widget import Widget
 from textual.widgets import Button, Footer, Header, Input, Label, ProgressBar, Select, Static
 from textual.worker import get_current_worker
 
@@ -27,6 +26,7 @@ from core.solvers import SOLVERS, Trajectory
 from core.unet import UNet
 from tui.screens.export import ExportChoice, ExportScreen
 from tui.widgets.digit_picker import DigitPicker
+from tui.widgets.form import field
 from tui.widgets.image_grid import GridPanel, ImageGrid
 
 TRAJECTORY_FRAMES = 20
@@ -71,11 +71,6 @@ class SampleFailed(Message):
     def __init__(self, reason: str) -> None:
         super().__init__()
         self.reason = reason
-
-
-def field(label: str, widget: Widget) -> Horizontal:
-    """One line of a form: a fixed-width label, then the widget."""
-    return Horizontal(Label(label, classes="field-label"), widget, classes="field")
 
 
 class SampleScreen(Screen[None]):

@@ -1,14 +1,378 @@
-"""The Train screen (placeholder until it is written)."""
+"""The Train screen: start ``cfg-tui train`` as a detached process, follow it live, stop, resume.
+
+The screen never trains: training is a child process in its own session (so it survives the app
+and the SSH connection), and the screen only reads the run directory's small files on timers:
+``metrics.jsonl`` through :class:`MetricsTail` (only the new lines) and ``status.json``.
+"""
 
 from __future__ import annotations
 
-from textual.app import ComposeResult
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Button, DataTable, Footer, Header, Input, Select, Static
+
+from core.parse import parse_float, parse_int
+from core.presets import PRESETS
+from core.runs import MetricsTail, RunDir, RunError, find_runs
+from tui.launcher import last_log_line, launch_training, stop_training
+from tui.widgets.form import field
+from tui.widgets.loss_chart import LossChart
+from tui.widgets.run_list import RunList
+
+FOLLOW_SECONDS = 0.33
+"""How often the followed run's files are read: live enough, and cheap (about 3 reads a second)."""
+RUNS_SECONDS = 2.0
+"""How often every run's status is re-read for the run list."""
+DEVICES = ("auto", "cpu", "cuda")
+SELECT: dict = {"allow_blank": False, "compact": True}
+T = TypeVar("T")
+
+
+def optional(text: str, parse: Callable[[str], T]) -> T | None:
+    """An empty field means the preset's value (None); anything else must parse."""
+    return parse(text) if text.strip() else None
+
+
+def parse_run_name(text: str, preset: str, runs_folder: Path) -> str:
+    """The run's folder name: the given one (a plain, unused name) or a fresh ``time-preset``."""
+    name = text.strip()
+    if not name:
+        name = f"{time.strftime('%Y%m%d-%H%M%S')}-{preset}"
+        base, n = name, 2
+        while (runs_folder / name).exists():
+            name, n = f"{base}-{n}", n + 1
+        return name
+    if "/" in name or "\\" in name or name in (".", "..") or name.startswith("-"):
+        raise ValueError(f"run name: {name!r} must be a plain folder name")
+    if (runs_folder / name).exists():
+        raise ValueError(f"run name: {name!r} already exists in {runs_folder}")
+    return name
+
+
+def format_duration(seconds: float) -> str:
+    """Short human durations: 45s, 3m05s, 2h07m."""
+    seconds = max(0, round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
+STATE_STYLES = {
+    "running": "bold green",
+    "finished": "bold cyan",
+    "stopped": "bold yellow",
+    "failed": "bold red",
+    "dead": "bold red",
+}
+
+
+def run_stats(run: RunDir, state: str, status: dict, last: dict, batch_size: int | None) -> Text:
+    """The followed run in three short lines (they fit the right column at 80 columns)."""
+    step, total = int(status.get("step", last.get("step", 0))), status.get("total_steps")
+    ips = last.get("images_per_sec")
+    eta = "—"
+    if state == "running" and total and ips and batch_size:
+        eta = format_duration((int(total) - step) / (ips / batch_size))
+    percent = f" ({100 * step / int(total):.0f}%)" if total else ""
+    memory = last.get("memory_mb")
+    checkpoint = status.get("checkpoint_step")
+    elapsed = status.get("elapsed", last.get("elapsed"))
+    text = Text(no_wrap=True, overflow="ellipsis")
+    text.append(f"{run.path.name}  ", style="bold")
+    text.append(state, style=STATE_STYLES.get(state, "bold"))
+    reason = {"failed": status.get("reason"), "dead": "its process is gone; ctrl+r resumes"}.get(state)
+    if reason:
+        text.append(f"  {reason}")
+    text.append(f"\nstep {step}/{total or '?'}{percent}  {ips or 0:.0f} img/s  ETA {eta}")
+    text.append(
+        f"\n{status.get('device', '?')}  mem {f'{memory:.0f} MB' if memory else '—'}  "
+        f"ckpt {checkpoint if checkpoint is not None else '—'}  "
+        f"elapsed {format_duration(elapsed) if elapsed is not None else '—'}"
+    )
+    return text
+
+
+IDLE_TEXT = "No run followed.\nFill in the form and press ctrl+g,\nor pick a run below and press enter."
 
 
 class TrainScreen(Screen[None]):
+    """A form on the left; the followed run's chart and numbers, and every run, on the right."""
+
+    BINDINGS = [
+        Binding("ctrl+g", "start", "Start"),
+        # Priority: an Input binds ctrl+x to cut, and stopping must work from any field.
+        Binding("ctrl+x", "stop", "Stop", priority=True),
+        Binding("ctrl+r", "resume", "Resume"),
+        Binding("ctrl+o", "open_in_sample", "To Sample"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.followed: RunDir | None = None
+        self._tail: MetricsTail | None = None
+        self._last: dict = {}
+        self._batch_size: int | None = None
+        self._launched: dict[Path, subprocess.Popen] = {}
+
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Static("Train")
-        yield Footer()
+        with Horizontal(id="train-main"):
+            with VerticalScroll(id="train-form"):
+                yield from self._form()
+            with Vertical(id="train-right"):
+                yield Static(IDLE_TEXT, id="train-stats")
+                yield LossChart(id="loss-chart")
+                yield RunList(id="run-list")
+        yield Footer(compact=True)
+
+    def _form(self) -> ComposeResult:
+        """One row per setting; empty fields show the preset's value as a placeholder."""
+        yield field("preset", Select([(p, p) for p in ("cpu", "seed")], value="cpu", id="preset", **SELECT))
+        yield field("steps", Input(id="steps", compact=True))
+        yield field("batch", Input(id="batch-size", compact=True))
+        yield field("lr", Input(id="lr", compact=True))
+        yield field("η eta", Input(id="eta", compact=True))
+        yield field("device", Select([(d, d) for d in DEVICES], value="auto", id="device", **SELECT))
+        yield field("name", Input(id="run-name", compact=True))
+        yield Button("Start  ctrl+g", id="start", variant="primary", compact=True)
+        yield Static(id="preset-help")
+
+    def on_mount(self) -> None:
+        self._show_preset_defaults("cpu")
+        self.query_one("#loss-chart", LossChart).border_title = "loss (log)"
+        self.query_one("#run-list", RunList).border_title = "runs (enter follows)"
+        self._refresh_runs()
+        self._follow_running()
+        self.set_interval(FOLLOW_SECONDS, self._update_followed)
+        self.set_interval(RUNS_SECONDS, self._refresh_runs)
+
+    # --- the form -------------------------------------------------------------------------------
+
+    @on(Select.Changed, "#preset")
+    def _preset_changed(self, event: Select.Changed) -> None:
+        if isinstance(event.value, str):
+            self._show_preset_defaults(event.value)
+
+    def _show_preset_defaults(self, preset: str) -> None:
+        """Placeholders say what an empty field means, so the form documents the preset."""
+        train = PRESETS[preset].train
+        defaults = {
+            "steps": train.steps,
+            "batch-size": train.batch_size,
+            "lr": f"{train.lr:g}",
+            "eta": f"{train.eta:g}",
+            "run-name": f"time-{preset}",
+        }
+        for name, value in defaults.items():
+            self.query_one(f"#{name}", Input).placeholder = str(value)
+        self.query_one("#preset-help", Static).update(PRESETS[preset].description)
+
+    def _value(self, field: str) -> str:
+        return self.query_one(f"#{field}", Input).value
+
+    def _select(self, field: str) -> str:
+        value = self.query_one(f"#{field}", Select).value
+        return value if isinstance(value, str) else ""
+
+    def form_args(self) -> tuple[list[str], str]:
+        """The ``cfg-tui train`` options and the run name from the form; ValueError naming a bad field."""
+        preset = self._select("preset") or "cpu"
+        values = {
+            "--steps": optional(self._value("steps"), lambda s: parse_int("steps", s, 1)),
+            "--batch-size": optional(self._value("batch-size"), lambda s: parse_int("batch size", s, 1)),
+            "--lr": optional(self._value("lr"), lambda s: parse_float("learning rate", s, 0, open_low=True)),
+            "--eta": optional(self._value("eta"), lambda s: parse_float("eta", s, 0, 1, open_high=True)),
+        }
+        name = parse_run_name(self._value("run-name"), preset, self.app.runs_folder)
+        args = ["--preset", preset, "--device", self._select("device") or "auto"]
+        args += [item for option, v in values.items() if v is not None for item in (option, str(v))]
+        return args + self._data_root_args(), name
+
+    def _data_root_args(self) -> list[str]:
+        data_root = getattr(self.app, "data_root", None)
+        return ["--data-root", str(data_root)] if data_root else []
+
+    @on(Button.Pressed, "#start")
+    def _start_pressed(self) -> None:
+        self.action_start()
+
+    @on(Input.Submitted)
+    def _field_submitted(self) -> None:
+        """Enter in a field moves on, like a form should; ctrl+g starts."""
+        self.focus_next()
+
+    # --- actions, in the order of BINDINGS ------------------------------------------------------
+
+    def action_start(self) -> None:
+        """Validate here (a bad field is one notification, nothing launched), then launch and follow."""
+        try:
+            args, name = self.form_args()
+        except ValueError as e:
+            self.notify(str(e), title="Start", severity="error")
+            return
+        path = Path(self.app.runs_folder) / name
+        if self._launch(args, path):
+            self.notify(f"started {name}", title="Start")
+
+    def action_stop(self) -> None:
+        """Graceful stop of the followed run: SIGINT, so it checkpoints before it exits."""
+        if self.followed is None:
+            self.notify("no run is followed; select one in the list and press enter", severity="warning")
+        elif stop_training(self.followed):
+            self.notify(f"stopping {self.followed.path.name} (it checkpoints first)", title="Stop")
+        else:
+            self.notify(f"{self.followed.path.name} is not running", severity="warning")
+
+    def action_resume(self) -> None:
+        """Continue the selected run from its last checkpoint, unless that makes no sense."""
+        run = self._selected_run()
+        if run is None:
+            return
+        state = self._liveness(run)
+        if state in ("running", "finished"):
+            why = "is still running" if state == "running" else "has finished all its steps"
+            self.notify(f"{run.path.name} {why}; nothing to resume", severity="warning")
+            return
+        if self._launch(["--resume", str(run.path), *self._data_root_args()], run.path):
+            self.notify(f"resuming {run.path.name}", title="Resume")
+
+    def action_open_in_sample(self) -> None:
+        """Hand the selected run's weights to the Sample screen."""
+        run = self._selected_run()
+        if run is None:
+            return
+        if not run.model_path.is_file():
+            self.notify(f"{run.path.name} has no checkpoint yet", severity="warning")
+            return
+        self.app.open_in_sample(run.model_path)
+
+    def commands(self) -> list[SystemCommand]:
+        """The screen's actions in the command palette (the app adds them while this screen is on)."""
+        return [
+            SystemCommand(
+                "Start training", "Launch a run with the form's settings (ctrl+g)", self.action_start
+            ),
+            SystemCommand("Stop training", "Checkpoint and stop the followed run (ctrl+x)", self.action_stop),
+            SystemCommand("Resume run", "Continue the selected run (ctrl+r)", self.action_resume),
+            SystemCommand(
+                "Open run in Sample", "Sample from the selected run (ctrl+o)", self.action_open_in_sample
+            ),
+        ]
+
+    # --- launching and following ----------------------------------------------------------------
+
+    def _launch(self, args: list[str], path: Path) -> bool:
+        """Start the detached trainer for ``path`` and follow it; False (and a notification) if not."""
+        starting = self._launched.get(path)
+        if starting is not None and starting.poll() is None:
+            self.notify(f"{path.name} is already starting", severity="warning")
+            return False
+        try:
+            self._launched[path] = launch_training(args, path)
+        except OSError as e:
+            self.notify(f"could not start training: {e}", severity="error")
+            return False
+        self.follow(RunDir(path))
+        self._refresh_runs()
+        return True
+
+    def follow(self, run: RunDir) -> None:
+        """Show ``run`` live from its first logged step."""
+        self.followed, self._tail, self._last, self._batch_size = run, MetricsTail(run.metrics_path), {}, None
+        self.query_one("#loss-chart", LossChart).clear()
+        self.query_one("#loss-chart", LossChart).border_subtitle = run.path.name
+        self.query_one("#run-list", RunList).select_path(run.path)
+        self._update_followed()
+
+    def _follow_running(self) -> None:
+        """Reopening the app shows a still-running run live again: follow the newest running one."""
+        for run in find_runs(self.app.runs_folder):
+            if self._liveness(run) == "running":
+                self.follow(run)
+                return
+
+    def _update_followed(self) -> None:
+        """One timer tick: new metrics into the chart, status into the stats, an early exit noticed."""
+        self._check_launched()
+        if self.followed is None or self._tail is None:
+            return
+        records = self._tail.read_new()
+        chart = self.query_one("#loss-chart", LossChart)
+        if self._tail.restarted:
+            chart.clear()
+        chart.add(records)
+        if records:
+            self._last = records[-1]
+        self._show_stats(self.followed)
+
+    def _show_stats(self, run: RunDir) -> None:
+        stats = self.query_one("#train-stats", Static)
+        if not run.config_path.is_file():
+            stats.update(Text.assemble((run.path.name, "bold"), "  starting…"))
+            return
+        if self._batch_size is None:
+            self._batch_size = self._read_batch_size(run)
+        try:
+            status = run.status()
+        except RunError:
+            return  # caught between writes of another writer; the next tick reads it
+        stats.update(run_stats(run, self._liveness(run), status, self._last, self._batch_size))
+
+    @staticmethod
+    def _read_batch_size(run: RunDir) -> int | None:
+        try:
+            return int(run.config()["train"]["batch_size"])
+        except (RunError, KeyError, TypeError, ValueError):
+            return None
+
+    @staticmethod
+    def _liveness(run: RunDir) -> str:
+        try:
+            return run.liveness()
+        except (RunError, ValueError):
+            return "unreadable"
+
+    def _check_launched(self) -> None:
+        """A trainer this app launched exited: say why if it failed (polling also reaps the child)."""
+        for path, process in list(self._launched.items()):
+            code = process.poll()
+            if code is None:
+                continue
+            del self._launched[path]
+            if code != 0 or not RunDir(path).config_path.is_file():
+                reason = last_log_line(path) or f"cfg-tui train exited with code {code}"
+                self.notify(f"{path.name}: {reason}", title="Training failed", severity="error", timeout=15)
+            self._refresh_runs()
+
+    # --- the run list ---------------------------------------------------------------------------
+
+    def _refresh_runs(self) -> None:
+        self.query_one("#run-list", RunList).refresh_runs(Path(self.app.runs_folder))
+
+    @on(DataTable.RowSelected, "#run-list")
+    def _row_selected(self, event: DataTable.RowSelected) -> None:
+        """Enter on a run follows it."""
+        if event.row_key.value is not None:
+            self.follow(RunDir(event.row_key.value))
+
+    def _selected_run(self) -> RunDir | None:
+        """The run under the list's cursor, else the followed one; notifies when there is none."""
+        path = self.query_one("#run-list", RunList).selected_path()
+        if path is not None:
+            return RunDir(path)
+        if self.followed is not None:
+            return self.followed
+        self.notify("no run selected", severity="warning")
+        return None

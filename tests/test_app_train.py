@@ -1,0 +1,275 @@
+"""The Train screen: start a detached run from the form, follow it live, stop it, list, resume, reattach."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from rich.style import Style
+from textual.pilot import Pilot
+from textual.widgets import Input, Select, Static
+
+import tui.screens.train as train_screen
+from core.runs import RunDir, pid_alive
+from tests.conftest import TINY_TRAIN, cli
+from tui.app import CfgTuiApp
+from tui.launcher import stop_training
+from tui.screens.train import TrainScreen
+from tui.widgets.loss_chart import LossChart
+from tui.widgets.run_list import RunList
+
+LONG_RUN = "100000"
+"""Steps for runs that the tests stop themselves: they never finish on their own first."""
+
+
+@pytest.fixture
+def launched(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[subprocess.Popen]]:
+    """Every trainer the screen launches; any still running at the end of the test is killed."""
+    processes: list[subprocess.Popen] = []
+    real = train_screen.launch_training
+
+    def recording(args: list[str], run_dir: Path) -> subprocess.Popen:
+        processes.append(real(args, run_dir))
+        return processes[-1]
+
+    monkeypatch.setattr(train_screen, "launch_training", recording)
+    yield processes
+    for process in processes:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+
+
+def record_notifications(app: CfgTuiApp) -> list[tuple[str, str]]:
+    """(message, severity) of every notification, in order."""
+    seen: list[tuple[str, str]] = []
+    real = app.notify
+
+    def notify(message: str, *args: object, severity: str = "information", **kwargs: object) -> None:
+        seen.append((message, severity))
+        real(message, *args, severity=severity, **kwargs)
+
+    app.notify = notify  # type: ignore[method-assign]
+    return seen
+
+
+async def open_train(pilot: Pilot) -> TrainScreen:
+    await pilot.press("ctrl+t")
+    await pilot.pause()
+    screen = pilot.app.screen
+    assert isinstance(screen, TrainScreen)
+    return screen
+
+
+async def wait_for(pilot: Pilot, condition: Callable[[], bool], what: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await pilot.pause(0.2)
+
+
+def stats_text(screen: TrainScreen) -> str:
+    return str(screen.query_one("#train-stats", Static).content)
+
+
+def fill_tiny_form(screen: TrainScreen) -> None:
+    """The cpu preset with a batch that fits the 64 made-up images, and steps enough to be stopped."""
+    screen.query_one("#batch-size", Input).value = "16"
+    screen.query_one("#device", Select).value = "cpu"
+
+
+async def start_long_run(pilot: Pilot, screen: TrainScreen, runs: Path) -> RunDir:
+    fill_tiny_form(screen)
+    screen.query_one("#steps", Input).focus()
+    await pilot.press(*LONG_RUN)
+    await pilot.press("ctrl+g")
+    await pilot.pause()
+    (path,) = runs.iterdir()
+    return RunDir(path)
+
+
+def state_of(run: RunDir) -> str:
+    return run.status().get("state", "new") if run.status_path.exists() else "new"
+
+
+@pytest.mark.asyncio
+async def test_start_follow_and_stop_a_tiny_run(
+    tmp_path: Path, data_root: Path, cli_env: dict, launched: list
+) -> None:
+    runs = tmp_path / "runs"
+    app = CfgTuiApp(runs_folder=runs, data_root=data_root)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_train(pilot)
+        run = await start_long_run(pilot, screen, runs)
+        assert screen.followed is not None and screen.followed.path == run.path
+        chart = screen.query_one(LossChart)
+        await wait_for(pilot, lambda: len(chart.points) >= 2, "two loss values in the chart")
+        assert "running" in stats_text(screen)
+        config = run.config()
+        assert config["train"]["batch_size"] == 16 and config["train"]["steps"] == int(LONG_RUN)
+        assert config["data"]["root"] == str(data_root) and config["preset"] == "cpu"
+        await pilot.press("ctrl+x")
+        await wait_for(pilot, lambda: state_of(run) == "stopped", "status.json to say stopped", timeout=60)
+        await wait_for(pilot, lambda: "stopped" in stats_text(screen), "the screen to say stopped", 10)
+        assert run.model_path.is_file()  # a graceful stop checkpoints first
+    assert launched[0].wait(timeout=30) == 0
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("field", "text", "named"),
+    [
+        ("steps", "abc", "steps"),
+        ("steps", "-1", "steps"),
+        ("batch-size", "0", "batch size"),
+        ("lr", "nan", "learning rate"),
+        ("lr", "0", "learning rate"),
+        ("eta", "2", "eta"),
+        ("run-name", "a/b", "run name"),
+    ],
+)
+async def test_bad_field_is_one_error_line_and_launches_nothing(
+    tmp_path: Path, launched: list, field: str, text: str, named: str
+) -> None:
+    runs = tmp_path / "runs"
+    app = CfgTuiApp(runs_folder=runs)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_train(pilot)
+        seen = record_notifications(app)
+        screen.query_one(f"#{field}", Input).value = text
+        await pilot.press("ctrl+g")
+        await pilot.pause()
+        errors = [message for message, severity in seen if severity == "error"]
+        assert len(errors) == 1 and errors[0].startswith(named) and "\n" not in errors[0], seen
+    assert launched == [] and not (runs.exists() and any(runs.iterdir()))
+
+
+@pytest.mark.asyncio
+async def test_a_trainer_that_exits_early_says_why(
+    tmp_path: Path, data_root: Path, cli_env: dict, launched: list
+) -> None:
+    """The cpu preset's batch of 128 exceeds the 64 made-up images: the trainer's own message shows."""
+    runs = tmp_path / "runs"
+    app = CfgTuiApp(runs_folder=runs, data_root=data_root)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_train(pilot)
+        seen = record_notifications(app)
+        screen.query_one("#device", Select).value = "cpu"
+        await pilot.press("ctrl+g")
+        await wait_for(pilot, lambda: any(severity == "error" for _, severity in seen), "an error")
+        (error,) = [message for message, severity in seen if severity == "error"]
+        assert "exceeds the 64 training images" in error and "\n" not in error
+        assert not (screen.followed is not None and screen.followed.config_path.exists())
+
+
+def make_dead_run(path: Path) -> RunDir:
+    """A run whose status says running, though its process is gone (killed without a word)."""
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    run = RunDir.create(path, {"train": {"batch_size": 16, "steps": 50}})
+    status = {
+        "state": "running",
+        "pid": gone.pid,
+        "host": socket.gethostname(),
+        "step": 10,
+        "total_steps": 50,
+    }
+    RunDir.write_json(run.status_path, status)
+    return run
+
+
+@pytest.mark.asyncio
+async def test_run_list_shows_states_and_acts_on_the_selected_run(
+    tmp_path: Path, data_root: Path, cli_env: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runs = tmp_path / "runs"
+    done = runs / "done"
+    result = cli("train", *TINY_TRAIN, "--steps", "3", "--run-dir", str(done), env=cli_env)
+    assert result.returncode == 0, result.stderr
+    ghost = make_dead_run(runs / "ghost")
+    launches: list[list[str]] = []
+
+    class Exited:
+        """Stands in for a trainer that ran and exited cleanly."""
+
+        pid = -1
+
+        def poll(self) -> int:
+            return 0
+
+    monkeypatch.setattr(train_screen, "launch_training", lambda args, path: launches.append(args) or Exited())
+    app = CfgTuiApp(runs_folder=runs, data_root=data_root)
+    opened: list[Path] = []
+    app.open_in_sample = opened.append  # type: ignore[method-assign]
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_train(pilot)
+        titles = {command.title for command in app.get_system_commands(screen)}
+        assert {"Start training", "Stop training", "Resume run", "Open run in Sample"} <= titles
+        screen.query_one("#preset", Select).value = "seed"
+        await pilot.pause()
+        assert screen.query_one("#steps", Input).placeholder == "5000"  # an empty field means the preset's
+        table = screen.query_one(RunList)
+        rows = {key: table.get_row(key) for key in (str(done), str(ghost.path))}
+        assert rows[str(done)][1:3] == ["finished", "3/3"] and rows[str(ghost.path)][1:3] == ["dead", "10/50"]
+        seen = record_notifications(app)
+
+        table.focus()
+        table.select_path(done)
+        await pilot.press("enter")
+        await pilot.pause(0.5)
+        assert screen.followed is not None and screen.followed.path == done
+        assert "finished" in stats_text(screen) and len(screen.query_one(LossChart).points) == 1
+        await pilot.press("ctrl+r")
+        assert launches == [] and "finished" in seen[-1][0]
+        await pilot.press("ctrl+o")
+        assert opened == [RunDir(done).model_path]
+
+        table.select_path(ghost.path)
+        await pilot.press("ctrl+o")
+        assert opened == [RunDir(done).model_path] and "no checkpoint" in seen[-1][0]
+        await pilot.press("ctrl+r")
+        await pilot.pause()
+        assert launches == [["--resume", str(ghost.path), "--data-root", str(data_root)]]
+        assert screen.followed is not None and screen.followed.path == ghost.path
+
+
+@pytest.mark.asyncio
+async def test_reopened_app_follows_the_run_that_kept_running(
+    tmp_path: Path, data_root: Path, cli_env: dict, launched: list
+) -> None:
+    runs = tmp_path / "runs"
+    async with CfgTuiApp(runs_folder=runs, data_root=data_root).run_test(size=(80, 24)) as pilot:
+        screen = await open_train(pilot)
+        run = await start_long_run(pilot, screen, runs)
+        await wait_for(pilot, lambda: state_of(run) == "running", "the run to start")
+    pid = int(run.status()["pid"])
+    assert pid_alive(pid) and run.liveness() == "running"  # the app is gone, the training is not
+
+    async with CfgTuiApp(runs_folder=runs, data_root=data_root).run_test(size=(160, 48)) as pilot:
+        screen = await open_train(pilot)
+        assert screen.followed is not None and screen.followed.path == run.path
+        chart = screen.query_one(LossChart)
+        await wait_for(pilot, lambda: len(chart.points) >= 1, "the chart to fill again")
+        assert "running" in stats_text(screen)
+    assert stop_training(run)
+    assert launched[0].wait(timeout=60) == 0 and run.liveness() == "stopped"
+
+
+@pytest.mark.parametrize(("width", "height"), [(0, 0), (1, 1), (8, 2), (11, 2), (12, 3), (50, 10), (131, 30)])
+@pytest.mark.parametrize("count", [0, 1, 2, 300])
+def test_loss_chart_fits_any_size(width: int, height: int, count: int) -> None:
+    chart = LossChart()
+    chart.add({"step": 10 * i, "loss": 1.0 / i + 0.01 * (i % 3)} for i in range(1, count + 1))
+    chart._style = lambda name: Style()  # type: ignore[method-assign]
+    lines = chart.render_text(width, height).plain.split("\n")
+    assert len(lines) <= max(height, 1) and all(len(line) <= width for line in lines)
+    if count >= 2 and width >= 11 and height >= 2:
+        assert len(lines) == height
+        assert any(0x2800 < ord(ch) <= 0x28FF for ch in "".join(lines))

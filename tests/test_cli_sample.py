@@ -218,3 +218,18 @@ def test_cuda_request_without_gpu_is_refused(capsys: pytest.CaptureFixture, chec
         capsys, "sample", "--checkpoint", str(checkpoint), "--steps", "1", "--device", "cuda"
     )
     assert code == expected, err
+
+
+def test_the_bundled_model_is_the_default(capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
+    from core.assets import BUNDLED_MODEL
+    from core.checkpoint import load_checkpoint
+    from core.presets import PRESETS
+
+    model, _ = load_checkpoint(BUNDLED_MODEL)
+    assert model.config == PRESETS["cpu"].model
+    assert BUNDLED_MODEL.stat().st_size < 5 * 2**20
+    npz = tmp_path / "bundled.npz"
+    code, _, err = invoke(
+        capsys, "sample", "--digits", "1", "--per-class", "2", "--steps", "3", "--npz", str(npz)
+    )
+    assert code == 0, err and np.load(npz)["images"].shape == (2, 1, 32, 32)

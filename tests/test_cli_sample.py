@@ -232,4 +232,5 @@ def test_the_bundled_model_is_the_default(capsys: pytest.CaptureFixture, tmp_pat
     code, _, err = invoke(
         capsys, "sample", "--digits", "1", "--per-class", "2", "--steps", "3", "--npz", str(npz)
     )
-    assert code == 0, err and np.load(npz)["images"].shape == (2, 1, 32, 32)
+    assert code == 0, err
+    assert np.load(npz)["images"].shape == (2, 1, 32, 32)

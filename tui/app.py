@@ -28,7 +28,8 @@ class CfgTuiApp(App[None]):
         Binding("ctrl+s", "switch_mode('sample')", "Sample", priority=True),
         Binding("f1", "help", "Help"),
         Binding("question_mark", "help", "Help", show=False),
-        Binding("ctrl+q", "quit", "Quit", priority=True),
+        # Not in the footer, to leave room at 80 columns; the help screen lists it.
+        Binding("ctrl+q", "quit", "Quit", priority=True, show=False),
     ]
 
     def __init__(

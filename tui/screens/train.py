@@ -150,6 +150,7 @@ class TrainScreen(Screen[None]):
         yield Static(id="preset-help")
 
     def on_mount(self) -> None:
+        self.sub_title = "Train"
         self._show_preset_defaults("cpu")
         self.query_one("#loss-chart", LossChart).border_title = "loss (log)"
         self.query_one("#run-list", RunList).border_title = "runs (enter follows)"

@@ -7,3 +7,5 @@ from pathlib import Path
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 BUNDLED_MODEL = ASSETS / "mnist-cpu.safetensors"
 """A U-Net trained with ``cfg-tui train --preset cpu``: the default of ``sample`` and the app."""
+CLASSIFIER = ASSETS / "mnist-classifier.safetensors"
+"""The MNIST classifier of ``cfg-tui eval`` (``cfg-tui eval train-classifier`` remakes it)."""

@@ -107,3 +107,55 @@ def save_samples_npz(
         guidance=np.repeat(np.asarray([w for w, _ in panels], dtype=np.float32), len(labels)),
     )
     return atomic_write_bytes(path, buffer.getvalue())
+
+
+PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
+
+
+def line_chart(
+    series: dict[str, list[tuple[float, float]]],
+    title: str,
+    x_label: str,
+    y_label: str,
+    log_x: bool = False,
+    size: tuple[int, int] = (640, 400),
+) -> Image.Image:
+    """A plain line chart (one coloured line and legend entry per series) as a Pillow image.
+
+    Pillow's default font has Latin letters only: keep titles and labels ASCII."""
+    width, height = size
+    left, right, top, bottom = 70, 20, 40, 50
+    points = [p for values in series.values() for p in values]
+    tx = (lambda x: np.log10(max(x, 1e-12))) if log_x else (lambda x: x)
+    xs, ys = [tx(x) for x, _ in points], [y for _, y in points]
+    x0, x1 = min(xs), max(xs) if max(xs) > min(xs) else min(xs) + 1
+    y0, y1 = min(ys), max(ys) if max(ys) > min(ys) else min(ys) + 1
+
+    def at(x: float, y: float) -> tuple[float, float]:
+        px = left + (tx(x) - x0) / (x1 - x0) * (width - left - right)
+        return px, height - bottom - (y - y0) / (y1 - y0) * (height - top - bottom)
+
+    image = Image.new("RGB", size, "white")
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.load_default(size=13)
+    draw.rectangle([left, top, width - right, height - bottom], outline="black")
+    for i in range(5):
+        y = y0 + (y1 - y0) * i / 4
+        py = at(10**x0 if log_x else x0, y)[1]
+        draw.line([left, py, width - right, py], fill="#e0e0e0")
+        draw.text((left - 6, py), f"{y:.3g}", fill="black", font=font, anchor="rm")
+    for x in sorted({x for x, _ in points}):
+        px = at(x, y0)[0]
+        draw.text((px, height - bottom + 6), f"{x:g}", fill="black", font=font, anchor="mt")
+    for i, (name, values) in enumerate(series.items()):
+        colour = PALETTE[i % len(PALETTE)]
+        coords = [at(x, y) for x, y in sorted(values)]
+        if len(coords) > 1:
+            draw.line(coords, fill=colour, width=2)
+        for px, py in coords:
+            draw.ellipse([px - 3, py - 3, px + 3, py + 3], fill=colour)
+        draw.text((left + 10, top + 8 + 16 * i), f"- {name}", fill=colour, font=font)
+    draw.text((width / 2, 12), title, fill="black", font=font, anchor="mt")
+    draw.text((width / 2, height - 14), x_label, fill="black", font=font, anchor="mm")
+    draw.text((left, top - 12), y_label, fill="black", font=font, anchor="lm")
+    return image

@@ -11,6 +11,7 @@ Images are ``(N, 1, 32, 32)`` in [-1, 1], preprocessed as the lab does.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -65,7 +66,10 @@ def embed(classifier: Classifier, images: Tensor, batch: int = 500) -> tuple[Ten
 
 
 def frechet_distance(a: Tensor, b: Tensor) -> float:
-    """Fréchet distance between Gaussians fitted to feature sets a ``(N, D)`` and b ``(M, D)``."""
+    """Fréchet distance between Gaussians fitted to feature sets a ``(N, D)`` and b ``(M, D)``
+    (NaN when either set has fewer than two rows: no covariance to fit)."""
+    if len(a) < 2 or len(b) < 2:
+        return math.nan
     mu_a, mu_b = a.mean(0), b.mean(0)
     cov_a, cov_b = torch.cov(a.T), torch.cov(b.T)
     root_a = _sqrt_psd(cov_a)
@@ -99,13 +103,18 @@ class Quality:
     diversity: float  # mean over classes of (pairwise distance of samples / of real images)
 
     def to_dict(self) -> dict:
+        """Plain JSON values; a measure that could not be taken (too few images) is None."""
         return {
             "accuracy": self.accuracy,
             "confidence": self.confidence,
-            "frechet": self.frechet,
-            "frechet_per_class": {str(k): v for k, v in self.frechet_per_class.items()},
-            "diversity": self.diversity,
+            "frechet": _finite(self.frechet),
+            "frechet_per_class": {str(k): _finite(v) for k, v in self.frechet_per_class.items()},
+            "diversity": _finite(self.diversity),
         }
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
 
 
 def quality(
@@ -118,17 +127,16 @@ def quality(
     picked = probs.gather(1, labels[:, None]).squeeze(1)
     classes = sorted(set(labels.tolist()))
     per_class = {c: frechet_distance(features[labels == c], real_features[real_labels == c]) for c in classes}
+    real_spread = {c: mean_pairwise_distance(real_features[real_labels == c]) for c in classes}
     spread = [
-        mean_pairwise_distance(features[labels == c])
-        / mean_pairwise_distance(real_features[real_labels == c])
-        for c in classes
+        mean_pairwise_distance(features[labels == c]) / real_spread[c] for c in classes if real_spread[c]
     ]
     return Quality(
         accuracy=float((probs.argmax(1) == labels).double().mean()),
         confidence=float(picked.mean()),
         frechet=frechet_distance(features, real_features),
         frechet_per_class=per_class,
-        diversity=sum(spread) / len(spread),
+        diversity=sum(spread) / len(spread) if spread else math.nan,
     )
 
 

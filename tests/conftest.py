@@ -56,14 +56,14 @@ TINY_TRAIN = [
 
 @pytest.fixture(scope="session")
 def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A data root with small made-up MNIST IDX files (64 training, 16 test images)."""
+    """A data root with small made-up MNIST IDX files (64 training, 48 test images)."""
     from core.data.idx import write_idx
     from core.data.sources import MNIST, RAW_FILES
 
     root = tmp_path_factory.mktemp("data")
     rng = np.random.default_rng(0)
     MNIST.raw_dir(root).mkdir(parents=True)
-    for split, n in (("train", 64), ("test", 16)):
+    for split, n in (("train", 64), ("test", 48)):
         image_name, label_name = RAW_FILES[split]
         write_idx(MNIST.raw_dir(root) / image_name, rng.integers(0, 256, (n, 28, 28), dtype=np.uint8))
         write_idx(MNIST.raw_dir(root) / label_name, rng.integers(0, 10, n).astype(np.uint8))

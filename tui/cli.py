@@ -15,7 +15,7 @@ from core.checkpoint import CheckpointError
 from core.data import DataError
 from core.runs import RunError
 from core.unet import MiB, UNet, UNetConfig, model_size_bytes
-from tui.commands import bench, data, path, runs, sample, train
+from tui.commands import bench, data, eval, path, runs, sample, train
 
 app = typer.Typer(
     name="cfg-tui",
@@ -25,6 +25,8 @@ app = typer.Typer(
 )
 app.add_typer(data.app, name="data")
 app.add_typer(bench.app, name="bench")
+app.add_typer(eval.app, name="eval")
+app.command("sweep")(eval.sweep_command)
 app.command()(train.train)
 app.command()(sample.sample)
 app.command()(path.path)

@@ -11,6 +11,7 @@ from textual.screen import Screen
 
 from core.assets import BUNDLED_MODEL
 from core.runs import default_runs_folder
+from tui.screens.evaluate import EvaluateScreen
 from tui.screens.help import HelpScreen
 from tui.screens.sample import SampleScreen
 from tui.screens.train import TrainScreen
@@ -21,11 +22,12 @@ class CfgTuiApp(App[None]):
 
     TITLE = "cfg-tui"
     CSS_PATH = "cfg_tui.tcss"
-    MODES = {"train": TrainScreen, "sample": SampleScreen}
+    MODES = {"train": TrainScreen, "sample": SampleScreen, "evaluate": EvaluateScreen}
     DEFAULT_MODE = "sample"
     BINDINGS = [
         Binding("ctrl+t", "switch_mode('train')", "Train", priority=True),
         Binding("ctrl+s", "switch_mode('sample')", "Sample", priority=True),
+        Binding("ctrl+n", "switch_mode('evaluate')", "Eval", priority=True),
         Binding("f1", "help", "Help"),
         Binding("question_mark", "help", "Help", show=False),
         # Not in the footer, to leave room at 80 columns; the help screen lists it.
@@ -40,6 +42,12 @@ class CfgTuiApp(App[None]):
         self.checkpoint = checkpoint or BUNDLED_MODEL
         self.data_root = data_root
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Hide the key of the screen already shown (it would do nothing), leaving room in the footer."""
+        if action == "switch_mode" and parameters and parameters[0] == self.current_mode:
+            return False
+        return True
+
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
@@ -50,6 +58,11 @@ class CfgTuiApp(App[None]):
             "Train", "Start, follow and stop training runs", lambda: self.switch_mode("train")
         )
         yield SystemCommand("Sample", "Generate digits from a checkpoint", lambda: self.switch_mode("sample"))
+        yield SystemCommand(
+            "Evaluate",
+            "Accuracy, Fréchet distance, diversity of samples",
+            lambda: self.switch_mode("evaluate"),
+        )
         yield SystemCommand("Help", "Every key of the app", self.action_help)
         yield from getattr(screen, "commands", lambda: ())()
 

@@ -20,6 +20,7 @@ guidance, the lab's U-Net) and sample from it. Everything here is also a command
 |---|---|
 | `ctrl+t` | Train screen |
 | `ctrl+s` | Sample screen |
+| `ctrl+n` | Evaluate screen (the numbers: accuracy, Fréchet distance, diversity) |
 | `f1` or `?` | this help |
 | `ctrl+p` | command palette |
 | `ctrl+q` | quit (training goes on in its own process) |
@@ -44,6 +45,11 @@ guidance, the lab's U-Net) and sample from it. Everything here is also a command
 | `left` / `right` | previous / next guidance panel |
 | `pageup` / `pagedown` | previous / next rows of the grid |
 | `escape` | leave a field (so digit keys toggle again) |
+
+## Evaluate
+| key | action |
+|---|---|
+| `ctrl+g` | run eval (one row per w) or a sweep (every w × solver × steps) |
 """
 
 

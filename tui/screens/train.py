@@ -115,7 +115,7 @@ class TrainScreen(Screen[None]):
         # Priority: an Input binds ctrl+x to cut, and stopping must work from any field.
         Binding("ctrl+x", "stop", "Stop", priority=True),
         Binding("ctrl+r", "resume", "Resume"),
-        Binding("ctrl+o", "open_in_sample", "To Sample"),
+        Binding("ctrl+o", "open_in_sample", "Open"),
     ]
 
     def __init__(self) -> None:

@@ -1,0 +1,187 @@
+"""The Evaluate screen: run ``cfg-tui eval`` (or a small sweep) in a worker, see the table and a chart."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Select, Static
+
+from core.assets import CLASSIFIER
+from core.parse import parse_floats, parse_int, parse_ints
+from core.solvers import SOLVERS
+from tui.widgets.form import field
+
+MODES = ("eval", "sweep")
+COLUMNS = ("name", "nfe", "acc", "conf", "frechet", "div")
+
+
+@dataclass(frozen=True)
+class EvalRequest:
+    checkpoint: Path
+    classifier: Path
+    scales: tuple[float, ...]
+    solvers: tuple[str, ...]
+    steps: tuple[int, ...]
+    per_class: int
+
+
+class RowReady(Message):
+    def __init__(self, row: dict) -> None:
+        super().__init__()
+        self.row = row
+
+
+class EvalDone(Message):
+    def __init__(self, error: str | None = None) -> None:
+        super().__init__()
+        self.error = error
+
+
+def bar_chart(rows: list[dict], width: int) -> Text:
+    """Fréchet distance (lower is better) and accuracy of each row as bars of block characters."""
+    text = Text()
+    worst = max((r["frechet"] or 0.0) for r in rows) or 1.0
+    room = max(width - 34, 4)
+    for row in rows:
+        frechet, acc = row["frechet"] or 0.0, row["accuracy"]
+        text.append(f"{row['name'][:16]:>16} ")
+        text.append("█" * max(1, round(room * frechet / worst)), style="red")
+        text.append(f" {frechet:.1f}\n")
+        text.append(" " * 17)
+        text.append("█" * max(1, round(room * acc)), style="green")
+        text.append(f" {100 * acc:.1f}%\n")
+    return text
+
+
+class EvaluateScreen(Screen[None]):
+    """Quality numbers for a checkpoint; generation and the classifier run in a thread worker."""
+
+    BINDINGS = [
+        Binding("ctrl+g", "run", "Run", priority=True),
+    ]
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal():
+            with Vertical(id="eval-form"):
+                yield field("mode", Select([(m, m) for m in MODES], value="eval", allow_blank=False,
+                                           id="eval-mode", compact=True))  # fmt: skip
+                yield field("guidance", Input("1,3,5", id="eval-guidance", compact=True))
+                yield field("solvers", Input("euler", id="eval-solvers", compact=True))
+                yield field("steps", Input("99", id="eval-steps", compact=True))
+                yield field("per digit", Input("50", id="eval-per-class", compact=True))
+                yield Label("checkpoint", classes="form-label")
+                yield Input(str(self.app.checkpoint), id="eval-checkpoint", compact=True)
+                yield Label("classifier", classes="form-label")
+                yield Input(str(CLASSIFIER), id="eval-classifier", compact=True)
+                yield Button("Run  ctrl+g", id="eval-run", variant="primary", compact=True)
+                yield Static("", id="eval-status")
+            with Vertical(id="eval-view"):
+                yield DataTable(id="eval-table", cursor_type="row", zebra_stripes=True)
+                yield Static("", id="eval-chart")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.sub_title = "Evaluate"
+        self.rows: list[dict] = []
+        self.query_one(DataTable).add_columns(*COLUMNS)
+
+    def commands(self) -> list[SystemCommand]:
+        return [SystemCommand("Run evaluation", "Measure the checkpoint's samples (ctrl+g)", self.action_run)]
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "eval-run":
+            self.action_run()
+
+    def action_run(self) -> None:
+        try:
+            request = self._request()
+        except ValueError as e:
+            self.notify(str(e), title="Cannot evaluate", severity="error")
+            return
+        self.rows = []
+        self.query_one(DataTable).clear()
+        self.query_one("#eval-chart", Static).update("")
+        cells = len(request.scales) * len(request.solvers) * len(request.steps)
+        self._status(f"running {cells} cell{'s' * (cells > 1)} of {10 * request.per_class} samples…")
+        self._evaluate(request)
+
+    def _value(self, id_: str) -> str:
+        return self.query_one(f"#{id_}", Input).value.strip()
+
+    def _request(self) -> EvalRequest:
+        sweep = self.query_one("#eval-mode", Select).value == "sweep"
+        solvers = tuple(s.strip() for s in self._value("eval-solvers").split(","))
+        unknown = [s for s in solvers if s not in SOLVERS]
+        if unknown:
+            raise ValueError(f"solvers: unknown {', '.join(unknown)}; choose from {', '.join(SOLVERS)}")
+        steps = parse_ints("steps", self._value("eval-steps"))
+        if min(steps) < 1:
+            raise ValueError("steps must all be at least 1")
+        if not sweep and (len(solvers) > 1 or len(steps) > 1):
+            raise ValueError("eval takes one solver and one step count; choose sweep for several")
+        paths = {
+            name: Path(self._value(f"eval-{name}")).expanduser() for name in ("checkpoint", "classifier")
+        }
+        for name, path in paths.items():
+            if not path.exists():
+                raise ValueError(f"{name}: {path} does not exist")
+        return EvalRequest(
+            checkpoint=paths["checkpoint"],
+            classifier=paths["classifier"],
+            scales=parse_floats("guidance", self._value("eval-guidance")),
+            solvers=solvers,
+            steps=steps,
+            per_class=parse_int("per digit", self._value("eval-per-class"), 2),
+        )
+
+    @work(thread=True, exclusive=True, group="evaluate")
+    def _evaluate(self, request: EvalRequest) -> None:
+        from core.checkpoint import CheckpointError, load_checkpoint
+        from core.data import DataError, load_split
+        from core.evaluation import evaluate_samples
+        from core.metrics import load_classifier
+        from core.runs import checkpoint_file
+
+        try:
+            model, _ = load_checkpoint(checkpoint_file(request.checkpoint))
+            classifier, _ = load_classifier(request.classifier)
+            real, _ = load_split("mnist", "test", self.app.data_root, log=lambda line: None)
+        except (CheckpointError, DataError, ValueError) as e:
+            self.post_message(EvalDone(str(e)))
+            return
+        for w in request.scales:
+            for solver in request.solvers:
+                for steps in request.steps:
+                    row = evaluate_samples(model, classifier, real, w, solver, steps, request.per_class)
+                    self.post_message(RowReady(row))
+        self.post_message(EvalDone())
+
+    def on_row_ready(self, message: RowReady) -> None:
+        row = message.row
+        self.rows.append(row)
+        number = lambda v, d: "-" if v is None else f"{v:.{d}f}"  # noqa: E731
+        self.query_one(DataTable).add_row(
+            row["name"], str(row["nfe"]), f"{row['accuracy']:.3f}", f"{row['confidence']:.3f}",
+            number(row["frechet"], 2), number(row["diversity"], 3),
+        )  # fmt: skip
+        chart = self.query_one("#eval-chart", Static)
+        chart.update(bar_chart(self.rows, chart.size.width or 60))
+
+    def on_eval_done(self, message: EvalDone) -> None:
+        if message.error:
+            self._status("")
+            self.notify(message.error, title="Cannot evaluate", severity="error")
+        else:
+            self._status(f"{len(self.rows)} rows · red: Fréchet distance (lower is better) · green: accuracy")
+
+    def _status(self, text: str) -> None:
+        self.query_one("#eval-status", Static).update(text)

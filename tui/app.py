@@ -44,9 +44,7 @@ class CfgTuiApp(App[None]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Hide the key of the screen already shown (it would do nothing), leaving room in the footer."""
-        if action == "switch_mode" and parameters and parameters[0] == self.current_mode:
-            return False
-        return True
+        return not (action == "switch_mode" and bool(parameters) and parameters[0] == self.current_mode)
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):

@@ -20,3 +20,14 @@ def test_labels_sit_beside_the_middle_of_their_row() -> None:
     assert text[0].strip() == "w = 3"
     assert text[1 + 2].startswith("   0 ") and text[1 + 6].startswith("null ")
     assert all(line.endswith("....") for line in text[1:])
+
+
+def test_greys_land_on_the_256_colour_grey_ramp() -> None:
+    from rich.color import ColorSystem
+
+    from tui.art import _grey
+
+    for value in range(8, 248, 7):
+        number = _grey(value).downgrade(ColorSystem.EIGHT_BIT).number
+        assert number is not None and 232 <= number <= 255, (value, number)
+    assert _grey(0).downgrade(ColorSystem.EIGHT_BIT).number == 16  # black of the colour cube

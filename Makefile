@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 # Installed first and on their own, so that nothing else can pull in a different torch.
 TORCH ?= torch==2.14.1 torchvision==0.29.1
-ARGS ?= sample --digits 0-9 --guidance 3 --show
+ARGS ?=
 
 .PHONY: setup run test lint
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import torch
@@ -71,7 +72,7 @@ def _timed(fn, device: torch.device, repeats: int, warmup: int = 1) -> float:
 
 def _our_variants(device: torch.device, compile: bool) -> dict[str, dict]:
     """Our training settings to time: plain, channels_last, and on CUDA bf16 (+ compile)."""
-    variants: dict[str, dict] = {"ours": {}, "ours, channels_last": {"channels_last": True}}
+    variants: dict[str, dict] = {"ours, NCHW": {"channels_last": False}, "ours (channels_last)": {}}
     if device.type == "cuda":
         variants["ours, bf16"] = {"bf16": True}
     if compile:
@@ -131,9 +132,10 @@ def sample_speed(
 
     torch_device = resolve_device(device)
     if checkpoint is None:
-        model = new_model(UNetConfig(), 0).to(torch_device).eval()
+        model = new_model(UNetConfig(), 0).to(torch_device, memory_format=torch.channels_last).eval()
     else:
-        model = load_checkpoint(checkpoint_file(checkpoint), torch_device)[0]
+        model = load_checkpoint(checkpoint_file(checkpoint), torch_device)[0]  # channels_last, as ours
+    lab_model = copy.deepcopy(model).to(memory_format=torch.contiguous_format)  # the lab's NCHW model
     labels = torch.arange(11).repeat_interleave(10)
     n, conditional = len(labels), int((labels != 10).sum())
     probe = (torch.randn(n, 1, 32, 32), torch.rand(n), labels)
@@ -143,7 +145,7 @@ def sample_speed(
         f"{flops_per_row / 1e9:.3f} GFLOP per image per network evaluation; median of {repeats}"
     )
     # (name, run(steps), steps, network rows per step): the warm-up runs 2 steps of the same code.
-    variants = [("lab: Euler 99, 2 calls/step", lambda k: lab_sample(model, labels, w, k + 1), 99, 2 * n)]
+    variants = [("lab: Euler 99, 2 calls/step", lambda k: lab_sample(lab_model, labels, w, k + 1), 99, 2 * n)]
     ours_rows = n + conditional if w not in (0.0, 1.0) else n
     variants.append(
         ("ours: Euler 99, 1 call/step", lambda k: generate(model, labels, w, steps=k), 99, ours_rows)

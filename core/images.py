@@ -68,6 +68,11 @@ def save_png(image: Image.Image, path: str | os.PathLike) -> Path:
     return atomic_write_bytes(path, buffer.getvalue())
 
 
+def row_names(labels: Sequence[int], null_label: int) -> list[str]:
+    """Names of the grid's rows: the digit, or ``null`` for the unconditional label."""
+    return ["null" if int(y) == null_label else str(int(y)) for y in labels]
+
+
 def guidance_title(w: float) -> str:
     return f"w = {w:g}"
 

@@ -12,7 +12,16 @@ import torch.nn.functional as F
 import typer
 
 from core.checkpoint import load_checkpoint
-from core.images import PAD, grid_figure, guidance_title, save_png, save_samples_npz, shade_text, tile
+from core.images import (
+    PAD,
+    grid_figure,
+    guidance_title,
+    row_names,
+    save_png,
+    save_samples_npz,
+    shade_text,
+    tile,
+)
 from core.runs import checkpoint_file
 from core.sampling import generate
 from core.solvers import SOLVERS
@@ -32,10 +41,6 @@ def check_writable(option: str, path: Path | None) -> None:
         raise typer.BadParameter(f"{option} {path}: the folder {folder} does not exist")
     if not os.access(folder, os.W_OK):
         raise typer.BadParameter(f"{option} {path}: the folder {folder} is not writable")
-
-
-def label_name(label: int, null_label: int) -> str:
-    return "null" if label == null_label else str(label)
 
 
 def sample(
@@ -66,7 +71,7 @@ def sample(
     torch_device = resolve_device(device)
     model, _ = load_checkpoint(checkpoint_file(checkpoint), torch_device)
     labels = torch.tensor(parse_labels(digits, model.config.num_classes))
-    rows = [label_name(int(y), model.config.null_label) for y in labels]
+    rows = row_names(labels.tolist(), model.config.null_label)
     if per_class is None:
         per_class = 8 if out or npz else _columns_that_fit(max(map(len, rows)) + 1)
     batch = labels.repeat_interleave(per_class)

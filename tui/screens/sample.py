@@ -18,7 +18,7 @@ from textual.widgets import Button, Footer, Header, Input, Label, ProgressBar, S
 from textual.worker import get_current_worker
 
 from core.checkpoint import CheckpointError, load_checkpoint
-from core.images import grid_figure, guidance_title, save_png, save_samples_npz, to_uint8
+from core.images import grid_figure, guidance_title, row_names, save_png, save_samples_npz, to_uint8
 from core.parse import parse_floats, parse_int
 from core.runs import checkpoint_file
 from core.sampling import generate
@@ -257,7 +257,7 @@ class SampleScreen(Screen[None]):
 
     def on_samples_ready(self, message: SamplesReady) -> None:
         self.result = result = message.result
-        rows = ["null" if y == result.null_label else str(y) for y in result.request.labels]
+        rows = row_names(result.request.labels, result.null_label)
         panels = [
             GridPanel(guidance_title(w), pixels, frames)
             for w, pixels, frames in zip(result.request.scales, result.pixels, result.frames, strict=True)
@@ -310,7 +310,7 @@ class SampleScreen(Screen[None]):
 def write_export(result: SampleResult, choice: ExportChoice) -> list[Path]:
     """The PNG of the lab's figure, and the .npz of the raw samples, both written atomically."""
     request = result.request
-    rows = ["null" if y == result.null_label else str(y) for y in request.labels]
+    rows = row_names(request.labels, result.null_label)
     scales = request.scales
     panels = [(guidance_title(w), torch.from_numpy(x)) for w, x in zip(scales, result.images, strict=True)]
     written = [save_png(grid_figure(panels, rows), choice.png)]

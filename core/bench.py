@@ -35,17 +35,33 @@ class LabSampler:
 
 def median_seconds(fn: Callable[[], object], repeats: int = 5, warmup: int = 1) -> float:
     """The median wall time of ``fn()`` over ``repeats`` calls after ``warmup`` unmeasured ones."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return interleaved_medians({"fn": fn}, repeats, warmup)["fn"]
+
+
+def interleaved_medians(
+    fns: dict[str, Callable[[], object]], repeats: int = 5, warmup: int = 1
+) -> dict[str, float]:
+    """The median wall time of each ``fn()``, timed round-robin after ``warmup`` unmeasured rounds.
+
+    Taking turns spreads any slowdown of the machine (another process, thermal limits) over
+    every variant alike, so the ratios between them hold even when the absolute times drift.
+    """
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for round_ in range(warmup + repeats):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            if round_ >= warmup:
+                times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(seconds) for name, seconds in times.items()}
 
 
 NULL = 10
+
+
+def lab_conditional_field(z: Tensor, x: Tensor, t: Tensor) -> Tensor:
+    """The lab's u_t(x | z) = (α̇ − β̇/β · α) z + (β̇/β) x with α = t, β = 1 − t; shapes like ``z``."""
+    return (1 + t / (1 - t)) * z - x / (1 - t)
 
 
 def lab_train_step(
@@ -58,9 +74,7 @@ def lab_train_step(
     y[torch.rand(batch_size, device=device) < eta] = NULL
     t = torch.rand(batch_size, 1, 1, 1, device=device)
     x = t * z + (1 - t) * torch.randn_like(z)
-    # The lab's conditional vector field: (α̇ − β̇/β · α) z + (β̇/β) x with α = t, β = 1 − t.
-    u_ref = (1 + t / (1 - t)) * z - x / (1 - t)
-    loss = (model(x, t, y) - u_ref).pow(2).mean()
+    loss = (model(x, t, y) - lab_conditional_field(z, x, t)).pow(2).mean()
     optimizer.zero_grad()
     loss.backward()
     optimizer.step()

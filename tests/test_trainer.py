@@ -132,3 +132,21 @@ def test_stop_at_k_and_resume_equals_the_uninterrupted_run(tmp_path) -> None:
     resumed.train()
     for name, value in straight.state()[0].items():
         assert torch.equal(value, resumed.state()[0][name]), name
+
+
+def test_bf16_autocast_on_cpu_runs_the_network_in_bf16_with_the_same_gradient_direction() -> None:
+    fp32, bf16 = _trainer(), _trainer(bf16=True)
+    z, y = fp32.data.sample(64, torch.Generator().manual_seed(3))
+    dtypes: list[torch.dtype] = []
+    bf16.model.final_conv.register_forward_hook(lambda m, i, out: dtypes.append(out.dtype))
+    grads, losses = [], []
+    for trainer in (fp32, bf16):  # the same seed, so the same label drops, t and ε
+        loss = trainer.loss(z, y)
+        loss.backward()
+        losses.append(float(loss.detach()))
+        grads.append(torch.cat([p.grad.flatten() for p in trainer.model.parameters()]))
+    assert dtypes == [torch.bfloat16]
+    assert all(p.dtype == torch.float32 and p.grad.dtype == torch.float32 for p in bf16.model.parameters())
+    assert losses[0] != losses[1]  # rounded differently...
+    assert losses[1] == pytest.approx(losses[0], rel=0.02)  # ...but the same loss
+    assert float(torch.cosine_similarity(grads[0], grads[1], dim=0)) > 0.99

@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 import typer
 
-from core.bench import LabSampler, forward_flops, lab_sample, lab_train_step, median_seconds, training_flops
+from core.bench import (
+    LabSampler,
+    forward_flops,
+    interleaved_medians,
+    lab_sample,
+    lab_train_step,
+    median_seconds,
+    training_flops,
+)
 from core.data import DATASETS, default_data_root, load_split
 from core.sampling import generate
-from core.solvers import EVALS_PER_STEP
-from core.trainer import CFGTrainer, TrainConfig, new_model
+from core.solvers import EVALS_PER_STEP, SOLVERS
+from core.trainer import CFGTrainer, TrainConfig, native_bf16, new_model
 from core.unet import UNetConfig
 from tui.commands.common import resolve_device
 from tui.commands.data import DataRoot, log
@@ -49,42 +58,56 @@ def data_share(
     typer.echo(f"  data loading speed-up: {lab_data / our_data:,.0f}x")
 
 
-def _peak_memory(device: torch.device) -> str:
-    if device.type != "cuda":
-        return "n/a on cpu"
-    return f"{torch.cuda.max_memory_allocated(device) / 2**20:,.0f} MiB"
+class _Peaks:
+    """Wraps timed functions so that each also records its own peak device memory (CUDA only)."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self.bytes: dict[str, int] = {}
+
+    def wrap(self, name: str, fn: Callable[[], object]) -> Callable[[], None]:
+        def measured() -> None:
+            if self.device.type == "cuda":
+                torch.cuda.synchronize(self.device)
+                torch.cuda.reset_peak_memory_stats(self.device)
+            fn()
+            if self.device.type == "cuda":
+                torch.cuda.synchronize(self.device)
+                peak = torch.cuda.max_memory_allocated(self.device)
+                self.bytes[name] = max(self.bytes.get(name, 0), peak)
+
+        return measured
+
+    def __getitem__(self, name: str) -> str:
+        if name not in self.bytes:
+            return "n/a on cpu"
+        return f"{self.bytes[name] / 2**20:,.0f} MiB"
 
 
-def _reset_peak(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-        torch.cuda.reset_peak_memory_stats(device)
-
-
-def _timed(fn, device: torch.device, repeats: int, warmup: int = 1) -> float:
-    def synced() -> None:
-        fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-
-    return median_seconds(synced, repeats, warmup)
+def _timed_round_robin(
+    fns: dict[str, Callable[[], object]], device: torch.device, repeats: int, warmup: int = 1
+) -> tuple[dict[str, float], _Peaks]:
+    peaks = _Peaks(device)
+    seconds = interleaved_medians({k: peaks.wrap(k, fn) for k, fn in fns.items()}, repeats, warmup)
+    return seconds, peaks
 
 
 def _our_variants(device: torch.device, compile: bool) -> dict[str, dict]:
-    """Our training settings to time: plain, channels_last, and on CUDA bf16 (+ compile)."""
-    variants: dict[str, dict] = {"ours, NCHW": {"channels_last": False}, "ours (channels_last)": {}}
-    if device.type == "cuda":
-        variants["ours, bf16"] = {"bf16": True}
+    """Our training settings to time: NCHW, channels_last, bf16 where the device has it, compile."""
+    variants: dict[str, dict] = {"ours, NCHW fp32": {"channels_last": False}, "ours, channels_last fp32": {}}
+    bf16 = native_bf16(device)
+    if bf16:
+        variants["ours, channels_last + bf16"] = {"bf16": True}
     if compile:
-        extra = {"bf16": True} if device.type == "cuda" else {}
-        variants[f"ours, {'bf16 + ' if extra else ''}torch.compile"] = {**extra, "compile": True}
+        extra = {"bf16": True} if bf16 else {}
+        variants[f"ours, {'bf16 + ' if bf16 else ''}torch.compile"] = {**extra, "compile": True}
     return variants
 
 
 @app.command("train")
 def train_speed(
     batch_size: int = typer.Option(250, min=1, help="Images per step (the seed preset's is 250)."),
-    repeats: int = typer.Option(3, min=1, help="Timed steps per variant; the median is reported."),
+    repeats: int = typer.Option(5, min=1, help="Timed steps per variant, in turns; the median is reported."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
     compile: bool = typer.Option(False, "--compile", help="Also time ours under torch.compile."),
     data_root: Path | None = DataRoot,
@@ -98,39 +121,51 @@ def train_speed(
     flops = training_flops(model, (z, torch.rand(batch_size, device=torch_device), y))
     typer.echo(
         f"training at batch {batch_size}, default U-Net, {torch_device}, {torch.get_num_threads()} threads, "
-        f"{flops / batch_size / 1e9:.2f} GFLOP per image (forward + backward); median of {repeats}"
+        f"{flops / batch_size / 1e9:.2f} GFLOP per image (forward + backward); "
+        f"median of {repeats}, variants in turns"
     )
+    if not native_bf16(torch_device):
+        typer.echo("  (no native bf16 on this device: the bf16 variant is left out)")
     sampler = LabSampler(DATASETS["mnist"], root)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    steps = {"lab: PIL sampler, its loop": lambda: lab_train_step(model, optimizer, sampler, batch_size, 0.1)}
+    lab = "lab: PIL sampler, its loop"
+    steps = {lab: lambda: lab_train_step(model, optimizer, sampler, batch_size, 0.1)}
     for name, extra in _our_variants(torch_device, compile).items():
         config = TrainConfig(batch_size=batch_size, **extra)
         steps[name] = CFGTrainer(new_model(UNetConfig(), 0), ours_data, config).train_step
-    lab_rate = None
-    for name, step in steps.items():
-        _reset_peak(torch_device)
-        seconds = _timed(step, torch_device, repeats)
-        rate = batch_size / seconds
-        lab_rate = lab_rate or rate
+    seconds, peaks = _timed_round_robin(steps, torch_device, repeats, warmup=2 if compile else 1)
+    for name, s in seconds.items():
         typer.echo(
-            f"  {name:28s} {rate:9.1f} img/s  {flops / seconds / 1e9:8.1f} GFLOP/s  "
-            f"{rate / lab_rate:5.2f}x  peak {_peak_memory(torch_device)}"
+            f"  {name:28s} {batch_size / s:9.1f} img/s  {flops / s / 1e9:8.1f} GFLOP/s  "
+            f"{seconds[lab] / s:5.2f}x  peak {peaks[name]}"
         )
+
+
+def _solver_steps(text: str) -> list[tuple[str, int]]:
+    """``"midpoint:2,heun:8"`` → ``[("midpoint", 2), ("heun", 8)]``; a bad item is a usage error."""
+    pairs = []
+    for item in filter(None, text.split(",")):
+        solver, _, steps = item.strip().partition(":")
+        if solver not in SOLVERS or not steps.isdigit() or int(steps) < 1:
+            raise typer.BadParameter(f"--fast wants solver:steps items ({', '.join(SOLVERS)}), not {item!r}")
+        pairs.append((solver, int(steps)))
+    return pairs
 
 
 @app.command("sample")
 def sample_speed(
     checkpoint: Path | None = typer.Option(None, help="Weights to sample (default: a fresh default U-Net)."),
     w: float = typer.Option(3.0, help="Guidance scale."),
-    repeats: int = typer.Option(1, min=1, help="Timed runs per variant; the median is reported."),
+    repeats: int = typer.Option(1, min=1, help="Timed runs per variant, in turns; the median is reported."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
-    fast: str = typer.Option("heun:20,midpoint:20", help="Our fewer-step variants: solver:steps,..."),
+    fast: str = typer.Option("midpoint:2,midpoint:8,heun:8", help="Ours at fewer steps: solver:steps,..."),
 ) -> None:
     """Sampling 110 images (digits 0-9 and null, 10 each): the lab's sampler against ours."""
     from core.checkpoint import load_checkpoint
     from core.runs import checkpoint_file
 
     torch_device = resolve_device(device)
+    fast_variants = _solver_steps(fast)
     if checkpoint is None:
         model = new_model(UNetConfig(), 0).to(torch_device, memory_format=torch.channels_last).eval()
     else:
@@ -150,19 +185,18 @@ def sample_speed(
     variants.append(
         ("ours: Euler 99, 1 call/step", lambda k: generate(model, labels, w, steps=k), 99, ours_rows)
     )
-    for item in fast.split(","):
-        solver, steps = item.split(":")
+    for solver, steps in fast_variants:
         run = lambda k, s=solver: generate(model, labels, w, steps=k, solver=s)  # noqa: E731
-        variants.append((f"ours: {solver} {steps}", run, int(steps), EVALS_PER_STEP[solver] * ours_rows))
-    lab_rate = None
-    for name, run, steps, rows in variants:
-        _reset_peak(torch_device)
-        run(2)
-        seconds = _timed(lambda r=run, k=steps: r(k), torch_device, repeats, warmup=0)
-        rate = n / seconds
-        lab_rate = lab_rate or rate
-        gflops = steps * rows * flops_per_row / seconds / 1e9
+        variants.append((f"ours: {solver} {steps}", run, steps, EVALS_PER_STEP[solver] * ours_rows))
+    for _, run, _, _ in variants:
+        run(2)  # warm-up: 2 steps of the same code
+    fns = {name: lambda r=run, k=steps: r(k) for name, run, steps, _ in variants}
+    seconds, peaks = _timed_round_robin(fns, torch_device, repeats, warmup=0)
+    lab = variants[0][0]
+    for name, _, steps, rows in variants:
+        rate = n / seconds[name]
+        gflops = steps * rows * flops_per_row / seconds[name] / 1e9
         typer.echo(
             f"  {name:28s} {rate:8.2f} img/s  {steps * rows / n:5.0f} evaluations/image  "
-            f"{gflops:7.1f} GFLOP/s  {rate / lab_rate:6.2f}x  peak {_peak_memory(torch_device)}"
+            f"{gflops:7.1f} GFLOP/s  {seconds[lab] / seconds[name]:6.2f}x  peak {peaks[name]}"
         )

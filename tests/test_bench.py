@@ -1,0 +1,73 @@
+"""The benchmark's reference loops compute what ours compute, and its timing takes turns."""
+
+import re
+
+import pytest
+import torch
+
+from core.bench import interleaved_medians, lab_conditional_field, lab_sample
+from core.path import GaussianPath
+from core.sampling import generate
+from core.trainer import native_bf16, new_model
+from core.unet import UNetConfig
+from tests.conftest import cli
+from tui.cli import run
+
+# The lab's loops hard-code 32x32 images and ∅ = 10.
+SMALL_MNIST = UNetConfig(channels=(8, 16), num_residual_layers=1, t_embed_dim=8, y_embed_dim=8)
+
+
+def test_variants_are_timed_in_turns_and_warm_up_rounds_are_not_counted() -> None:
+    calls: list[str] = []
+    medians = interleaved_medians(
+        {"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, repeats=3, warmup=2
+    )
+    assert calls == ["a", "b"] * 5
+    assert set(medians) == {"a", "b"} and all(0 <= s < 1 for s in medians.values())
+
+
+def test_the_labs_field_is_our_linear_path_velocity() -> None:
+    g = torch.Generator().manual_seed(0)
+    z, eps = torch.randn(6, 1, 4, 4, generator=g), torch.randn(6, 1, 4, 4, generator=g)
+    t = torch.rand(6, 1, 1, 1, generator=g) * 0.98
+    path = GaussianPath.named("linear")
+    x, _ = t * z + (1 - t) * eps, None
+    torch.testing.assert_close(lab_conditional_field(z, x, t), path.velocity(z, eps, t), atol=1e-4, rtol=1e-4)
+
+
+def test_the_labs_two_call_sampler_equals_our_one_call_euler() -> None:
+    model = new_model(SMALL_MNIST, 0).eval()
+    labels = torch.tensor([0, 3, 9, 10, 10, 7])
+    torch.manual_seed(11)  # the lab's sampler draws x_0 from the global generator
+    lab = lab_sample(model, labels, w=3.0, num_timesteps=21)
+    ours = generate(model, labels, 3.0, steps=20, seed=11)
+    torch.testing.assert_close(ours, lab, atol=1e-4, rtol=1e-4)
+    assert not torch.allclose(ours, generate(model, labels, 2.0, steps=20, seed=11), atol=1e-2)
+
+
+def test_bench_train_prints_every_variant_against_the_lab(cli_env: dict[str, str]) -> None:
+    result = cli("bench", "train", "--batch-size", "8", "--repeats", "2", "--device", "cpu", env=cli_env)
+    assert result.returncode == 0, result.stderr
+    header, *rows = [line for line in result.stdout.splitlines() if line.strip()]
+    # The lab's default U-Net: 1.42 GFLOP per training image (forward + backward), whatever the batch.
+    assert re.search(r"1\.4[12] GFLOP per image", header)
+    rates = {}
+    for row in rows:
+        if match := re.match(r"\s+(.+?)\s+([\d.]+) img/s\s+([\d.]+) GFLOP/s\s+([\d.]+)x", row):
+            rates[match[1]] = (float(match[2]), float(match[4]))
+    names = set(rates)
+    assert {"lab: PIL sampler, its loop", "ours, NCHW fp32", "ours, channels_last fp32"} <= names
+    assert ("ours, channels_last + bf16" in names) == native_bf16(torch.device("cpu"))
+    lab_rate, lab_ratio = rates["lab: PIL sampler, its loop"]
+    assert lab_ratio == 1.0
+    for rate, ratio in rates.values():
+        assert rate > 0 and ratio == pytest.approx(rate / lab_rate, abs=0.01)
+
+
+@pytest.mark.parametrize("fast", ["midpoint:x", "rk4:3", "heun:0", "heun"])
+def test_bench_sample_refuses_a_bad_variant_in_one_line(fast: str, capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        run(["bench", "sample", "--fast", fast])
+    stderr = capsys.readouterr().err
+    assert exit_.value.code == 2
+    assert stderr.count("\n") == 1 and "--fast" in stderr and repr(fast) in stderr

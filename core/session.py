@@ -71,13 +71,18 @@ class TrainingSession:
         )
         save_png(figure, self.run.previews / f"step-{self.trainer.step:06d}.png")
 
+    def _device_label(self) -> str:
+        """``cpu`` or ``cuda:0``, and ``cpu × 2`` / ``cuda × 4`` for several processes."""
+        world = self.trainer.ranks.world_size
+        return str(self.trainer.device) if world == 1 else f"{self.trainer.device.type} × {world}"
+
     def _status(self, state: str, **extra: object) -> None:
         self.run.write_status(
             state,
             self.trainer.step,
             self.total,
             checkpoint_step=self.checkpoint_step,
-            device=str(self.trainer.device),
+            device=self._device_label(),
             last_loss=self.last.get("loss"),
             elapsed=self.last.get("elapsed", self.elapsed_before),
             **extra,
@@ -121,9 +126,9 @@ class TrainingSession:
         self._status("running")
 
         def callback(step: int, loss: float, images_per_sec: float) -> bool:
-            return self._on_step(step, loss, on_log) or should_stop()
+            return self._on_step(step, loss, on_log)
 
-        self.trainer.train(callback=callback)
+        self.trainer.train(callback=callback, should_stop=should_stop)
         if self.failure is not None:
             self._status("failed", reason=self.failure)
             return "failed"

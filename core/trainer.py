@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from core.data import ImageBatches
+from core.distributed import ONE_PROCESS, Ranks, all_sum, convert_sync_batchnorm, step_seed
 from core.path import GaussianPath
 from core.unet import UNet, UNetConfig
 
@@ -44,6 +45,7 @@ class TrainConfig:
     compile: bool = False  # torch.compile the model's forward
     # NHWC activations, same math: 1.2-1.4x faster convolutions on 2 CPU cores (measured).
     channels_last: bool = True
+    sync_bn: bool = False  # with several processes: BatchNorm statistics of the global batch
 
     def __post_init__(self) -> None:
         checks = {
@@ -70,7 +72,8 @@ def native_bf16(device: torch.device) -> bool:
 
 
 StepCallback = Callable[[int, float, float], bool | None]
-"""Called as ``callback(step, loss, images_per_sec)`` after each step; a true return stops training."""
+"""Called as ``callback(step, loss, images_per_sec)`` after each step; a true return stops training.
+With several processes, ``loss`` is the mean over the global batch and every rank gets the same."""
 
 
 def new_model(config: UNetConfig, seed: int) -> UNet:
@@ -105,14 +108,21 @@ class EMA:
 class CFGTrainer:
     """Owns the model, optimizer, optional EMA and the random stream of one training run.
 
-    All randomness (batches, label drops, t, ε) comes from one generator seeded by
-    ``config.seed``, so a run on the CPU is reproducible step for step.
+    All randomness of a step (batch, label drops, t, ε) comes from one generator seeded by
+    (``config.seed``, rank, step), so a run on the CPU is reproducible step for step and
+    resumes exactly with nothing but the step saved. With several processes (``ranks``),
+    each rank trains on its share of the global batch ``config.batch_size`` through
+    DistributedDataParallel (see :mod:`core.distributed`).
     """
 
-    def __init__(self, model: UNet, data: ImageBatches, config: TrainConfig) -> None:
-        self.config = config
+    def __init__(
+        self, model: UNet, data: ImageBatches, config: TrainConfig, ranks: Ranks = ONE_PROCESS
+    ) -> None:
+        self.config, self.ranks = config, ranks
         self.device = data.device
         memory_format = torch.channels_last if config.channels_last else torch.preserve_format
+        if ranks.distributed and config.sync_bn:
+            model = convert_sync_batchnorm(model)
         self.model = model.to(self.device, memory_format=memory_format)
         self.data = data
         self.path = GaussianPath.named(config.schedule)
@@ -120,9 +130,16 @@ class CFGTrainer:
         # The fused kernel is one launch for all parameters: a clear win on CUDA.
         fused = self.device.type == "cuda"
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr, fused=fused)
-        self.ema = EMA(self.model, config.ema_decay) if config.ema_decay > 0 else None
+        keep_ema = config.ema_decay > 0 and ranks.is_main  # only rank 0 saves weights
+        self.ema = EMA(self.model, config.ema_decay) if keep_ema else None
         self.generator = torch.Generator(self.device).manual_seed(config.seed)
-        self.forward = torch.compile(self.model) if config.compile else self.model
+        network: nn.Module = self.model
+        if ranks.distributed:
+            from torch.nn.parallel import DistributedDataParallel
+
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            network = DistributedDataParallel(self.model, device_ids=ids)
+        self.forward = torch.compile(network) if config.compile else network
         self.step = 0
 
     def loss(self, z: Tensor, y: Tensor) -> Tensor:
@@ -142,15 +159,20 @@ class CFGTrainer:
         return nullcontext()
 
     def train_step(self) -> Tensor:
-        """One optimizer step on a fresh batch; returns the (detached) loss."""
-        return self.optimize(*self.data.sample(self.config.batch_size, self.generator))
+        """One optimizer step on a fresh batch (this rank's share); returns its (detached) mean loss."""
+        self.generator.manual_seed(step_seed(self.config.seed, self.ranks.rank, self.step))
+        return self.optimize(*self.data.sample(self.ranks.share(self.config.batch_size), self.generator))
 
     def optimize(self, z: Tensor, y: Tensor) -> Tensor:
-        """One optimizer step on the batch z ``(B, C, H, W)``, y ``(B,)``; returns the (detached) loss."""
+        """One optimizer step on a batch z ``(b, C, H, W)``, y ``(b,)``; returns its (detached) mean loss."""
         self.model.train()
         loss = self.loss(z, y)
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        if self.ranks.distributed:
+            # DDP averages over W ranks; weighting by W·b_r/B makes that the global-batch mean.
+            (loss * (self.ranks.world_size * len(z) / self.config.batch_size)).backward()
+        else:
+            loss.backward()
         if self.config.grad_clip > 0:
             nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
         self.optimizer.step()
@@ -159,29 +181,45 @@ class CFGTrainer:
         self.step += 1
         return loss.detach()
 
-    def train(self, steps: int | None = None, callback: StepCallback | None = None) -> float:
-        """Run until ``steps`` (default ``config.steps``) steps in total; returns the last loss."""
+    def train(
+        self,
+        steps: int | None = None,
+        callback: StepCallback | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> float:
+        """Run until ``steps`` (default ``config.steps``) steps in total; returns the last loss.
+
+        Training also ends after a step where ``callback`` returns true or ``should_stop()``
+        is true; with several processes, on every rank at the same step when it is so on any.
+        """
         total = self.config.steps if steps is None else steps
         loss = float("nan")
         while self.step < total:
             start = time.perf_counter()
-            loss = float(self.train_step())
+            loss, stop = self._agree(self.train_step(), should_stop is not None and should_stop())
             images_per_sec = self.config.batch_size / max(time.perf_counter() - start, 1e-9)
-            if callback is not None and callback(self.step, loss, images_per_sec):
+            if (callback is not None and callback(self.step, loss, images_per_sec)) or stop:
                 break
         self.model.eval()
         return loss
 
+    def _agree(self, loss: Tensor, stop: bool) -> tuple[float, bool]:
+        """The global-batch mean loss and whether any rank asks to stop (one collective)."""
+        if not self.ranks.distributed:
+            return float(loss), stop
+        share = self.ranks.share(self.config.batch_size) / self.config.batch_size
+        total_loss, stops = all_sum([float(loss) * share, float(stop)], self.device)
+        return total_loss, stops > 0
+
     def state(self) -> tuple[dict[str, Tensor], dict[str, str]]:
         """Everything an exact resume needs, as tensors and string metadata (for safetensors):
-        weights and buffers, Adam's moments, the EMA, the random stream and the step."""
+        weights and buffers, Adam's moments, the EMA and the step (which seeds the random draws)."""
         tensors = {f"model.{k}": v for k, v in self.model.state_dict().items()}
         if self.ema is not None:
             tensors |= {f"ema.{k}": v for k, v in self.ema.model.state_dict().items()}
         optim = self.optimizer.state_dict()
         for index, moments in optim["state"].items():
             tensors |= {f"optim.{index}.{k}": torch.as_tensor(v) for k, v in moments.items()}
-        tensors["rng"] = self.generator.get_state()
         metadata = {"step": str(self.step), "param_groups": json.dumps(optim["param_groups"])}
         if self.ema is not None:
             metadata["ema_updates"] = str(self.ema.updates)
@@ -201,7 +239,6 @@ class CFGTrainer:
         for group in groups:
             group["betas"] = tuple(group["betas"])
         self.optimizer.load_state_dict({"state": moments, "param_groups": groups})
-        self.generator.set_state(tensors["rng"])
         self.step = int(metadata["step"])
 
     @property

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import math
+import os
 import platform
 import signal
+import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,8 +19,10 @@ import torch
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from core import distributed
 from core.checkpoint import CheckpointError, read_tensors
-from core.data import DATASETS, ImageBatches, default_data_root, load_split
+from core.data import DATASETS, default_data_root, load_split
+from core.distributed import ONE_PROCESS, Ranks
 from core.presets import PRESETS
 from core.runs import RunDir, RunError, default_runs_folder
 from core.session import SessionOptions, TrainingSession
@@ -54,8 +60,15 @@ def train(
     preview_every: int = typer.Option(500, min=0, help="Steps between preview grids (0 = only at the end)."),
     log_every: int = typer.Option(10, min=1, help="Steps per metrics record."),
     seed: int = typer.Option(0, help="Seed of the weights and of every random draw."),
+    nproc: int = typer.Option(
+        1, min=1, help="Training processes (one per GPU, or CPU processes): data parallel, via torchrun."
+    ),
+    sync_bn: bool = typer.Option(
+        False, "--sync-bn", help="With several processes: BatchNorm statistics of the global batch."
+    ),
 ) -> None:
     """Train the U-Net with CFG flow matching, writing a run directory (resumable exactly)."""
+    ranks = Ranks.from_env()
     torch_device = resolve_device(device)
     options = SessionOptions(checkpoint_every, preview_every, log_every)
     overrides = {
@@ -75,21 +88,46 @@ def train(
             raise typer.BadParameter(
                 f"--resume continues with the run's own settings; drop {', '.join(given)}"
             )
-        session = _resume(resume, steps, torch_device, data_root, options)
-    else:
+    if ranks.distributed and nproc not in (1, ranks.world_size):
+        raise typer.BadParameter(f"--nproc {nproc} disagrees with the {ranks.world_size} processes started")
+    processes = max(nproc, ranks.world_size)
+    if processes > 1 and torch_device.type == "cuda" and torch.cuda.device_count() < processes:
+        raise typer.BadParameter(f"--nproc {processes}: this machine has {torch.cuda.device_count()} GPU(s)")
+
+    def new_run() -> RunDir:
         name, model_config, train_config = _configs(
-            preset, torch_device, steps, seed, overrides, bf16, compile
+            preset, torch_device, steps, seed, overrides, bf16, compile, sync_bn
         )
         path = run_dir or (runs or default_runs_folder()) / f"{time.strftime('%Y%m%d-%H%M%S')}-{name}"
         root = data_root or default_data_root()
-        data, fingerprint = load_split(dataset, "train", root, device=torch_device, log=log)
+        data, fingerprint = load_split(dataset, "train", root, log=log)
         data_config = {"dataset": dataset, "root": str(root), "images": len(data), "fingerprint": fingerprint}
-        session = _start(path, name, model_config, train_config, data_config, data, options)
-    _run(session)
+        sizes = (len(data), processes)
+        return _create_run(path, name, model_config, train_config, data_config, str(torch_device), sizes)
+
+    def prepare() -> RunDir:
+        """The run to train: a new one, or a stopped one checked and extended to ``--steps``."""
+        return _check_resume(resume, steps) if resume is not None else new_run()
+
+    if ranks.distributed:
+        _train_as_rank(ranks, torch_device.type, prepare, data_root, options)
+    elif processes > 1:
+        # Checked and created here, so that a bad setting is one line, not one per process.
+        run = prepare()
+        raise typer.Exit(_torchrun(processes, run.path, torch_device.type, data_root, options))
+    else:
+        _run(_session(prepare(), torch_device, data_root, options))
 
 
 def _configs(
-    preset: str, device: torch.device, steps: int | None, seed: int, o: dict, bf16: bool, compile: bool
+    preset: str,
+    device: torch.device,
+    steps: int | None,
+    seed: int,
+    o: dict,
+    bf16: bool,
+    compile: bool,
+    sync_bn: bool,
 ):
     name = preset if preset != "auto" else ("seed" if device.type == "cuda" else "cpu")
     if name not in PRESETS:
@@ -102,7 +140,7 @@ def _configs(
         "y_embed_dim": o["embed_dim"],
     }
     train_changes = {k: o[k] for k in ("batch_size", "lr", "eta", "ema_decay", "grad_clip", "schedule")}
-    train_changes |= {"steps": steps, "seed": seed, "bf16": bf16, "compile": compile}
+    train_changes |= {"steps": steps, "seed": seed, "bf16": bf16, "compile": compile, "sync_bn": sync_bn}
     try:
         model = dataclasses.replace(base.model, **{k: v for k, v in model_changes.items() if v is not None})
         train = dataclasses.replace(base.train, **{k: v for k, v in train_changes.items() if v is not None})
@@ -113,63 +151,79 @@ def _configs(
     return name, model, train
 
 
-def _start(
+def _create_run(
     path: Path,
     name: str,
     model_config: UNetConfig,
     train_config: TrainConfig,
     data_config: dict,
-    data: ImageBatches,
-    options: SessionOptions,
-) -> TrainingSession:
-    if train_config.batch_size > len(data):
+    device: str,
+    sizes: tuple[int, int],
+) -> RunDir:
+    images, processes = sizes
+    if train_config.batch_size > images:
         raise typer.BadParameter(
-            f"--batch-size {train_config.batch_size} exceeds the {len(data)} training images"
+            f"--batch-size {train_config.batch_size} exceeds the {images} training images"
         )
+    if train_config.batch_size < processes:
+        raise typer.BadParameter(f"--batch-size {train_config.batch_size} is less than one image per process")
     config = {
         "preset": name,
         "model": model_config.to_dict(),
         "train": train_config.to_dict(),
         "data": data_config,
-        "session": dataclasses.asdict(options),
-        "device": str(data.device),
+        "device": device,
+        "processes": processes,
         "versions": {"python": platform.python_version(), "torch": torch.__version__, "cfg_tui": _version()},
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": sys.argv,
     }
     run = RunDir.create(path, config)
-    trainer = CFGTrainer(new_model(model_config, train_config.seed), data, train_config)
-    typer.echo(f"run: {run.path} (preset {name}, {train_config.steps} steps, {data.device})", err=True)
-    return TrainingSession(run, trainer, options)
+    processes_note = f", {processes} processes" if processes > 1 else ""
+    typer.echo(f"run: {run.path} (preset {name}, {train_config.steps} steps{processes_note})", err=True)
+    return run
 
 
-def _resume(
-    path: Path, steps: int | None, device: torch.device, data_root: Path | None, options: SessionOptions
-) -> TrainingSession:
+def _check_resume(path: Path, steps: int | None) -> RunDir:
+    """A run that may continue: not running, not done (unless ``steps`` extends it, which is saved)."""
     run = RunDir.open(path)
-    state = run.liveness()
-    if state == "running":
+    if run.liveness() == "running":
         raise RunError(f"{run.path} is still running (pid {run.status().get('pid')}); stop it first")
     config = run.config()
-    try:
-        model_config = UNetConfig.from_dict(config["model"])
-        train_config = TrainConfig(**{**config["train"], **({"steps": steps} if steps else {})})
-        data_config = config["data"]
-    except (KeyError, TypeError, ValueError) as e:
-        raise RunError(f"{run.config_path} has unusable settings ({e})") from None
+    train_config = _train_config(run, config, steps)
     done = int(run.status().get("step", 0))
     if done >= train_config.steps:
         raise RunError(
             f"{run.path} has already trained {done} of {train_config.steps} steps; "
             f"pass --steps N with N > {done} to train further"
         )
+    if steps:
+        RunDir.write_json(run.config_path, {**config, "train": train_config.to_dict()})
+    return run
+
+
+def _train_config(run: RunDir, config: dict, steps: int | None = None) -> TrainConfig:
+    try:
+        return TrainConfig(**{**config["train"], **({"steps": steps} if steps else {})})
+    except (KeyError, TypeError, ValueError) as e:
+        raise RunError(f"{run.config_path} has unusable settings ({e})") from None
+
+
+def _trainer(run: RunDir, device: torch.device, data_root: Path | None, ranks: Ranks) -> CFGTrainer:
+    """The run's trainer on ``device``, at its last checkpoint if it has one."""
+    config = run.config()
+    train_config = _train_config(run, config)
+    try:
+        model_config = UNetConfig.from_dict(config["model"])
+        data_config = config["data"]
+        dataset = data_config["dataset"]
+    except (KeyError, TypeError, ValueError) as e:
+        raise RunError(f"{run.config_path} has unusable settings ({e})") from None
     root = data_root or Path(data_config.get("root") or default_data_root())
-    data, fingerprint = load_split(data_config["dataset"], "train", root, device=device, log=log)
+    data, fingerprint = load_split(dataset, "train", root, device=device, log=log)
     if fingerprint != data_config.get("fingerprint"):
-        raise RunError(
-            f"the {data_config['dataset']} training data differ from the ones this run started with"
-        )
-    trainer = CFGTrainer(new_model(model_config, train_config.seed), data, train_config)
+        raise RunError(f"the {dataset} training data differ from the ones this run started with")
+    trainer = CFGTrainer(new_model(model_config, train_config.seed), data, train_config, ranks)
     if run.state_path.exists():
         tensors, metadata = read_tensors(run.state_path)
         try:
@@ -177,11 +231,85 @@ def _resume(
         except (KeyError, ValueError, RuntimeError) as e:
             reason = str(e).splitlines()[0]
             raise CheckpointError(f"{run.state_path} does not fit this run ({reason})") from None
+    return trainer
+
+
+def _session(
+    run: RunDir,
+    device: torch.device,
+    data_root: Path | None,
+    options: SessionOptions,
+    ranks: Ranks = ONE_PROCESS,
+) -> TrainingSession:
+    """Rank 0's view of the run: the trainer plus everything written to the run directory."""
+    trainer = _trainer(run, device, data_root, ranks)
     records = run.truncate_metrics(trainer.step)
-    if steps:
-        RunDir.write_json(run.config_path, {**config, "train": train_config.to_dict()})
-    typer.echo(f"run: {run.path} resumed at step {trainer.step} of {train_config.steps}", err=True)
+    if trainer.step:
+        typer.echo(f"run: {run.path} resumed at step {trainer.step} of {trainer.config.steps}", err=True)
     return TrainingSession(run, trainer, options, elapsed=records[-1]["elapsed"] if records else 0.0)
+
+
+def _torchrun(
+    processes: int, run_dir: Path, device_type: str, data_root: Path | None, options: SessionOptions
+) -> int:
+    """Train ``run_dir`` with ``processes`` ranks under torchrun; returns its exit code.
+
+    Ctrl-C reaches every process of the terminal's group and the ranks stop together at a
+    checkpoint; a SIGTERM sent to this process alone is passed on to torchrun.
+    """
+    command = [
+        *(sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}"),
+        *("-m", "tui.cli", "train", "--resume", str(run_dir), "--device", device_type),
+        *(("--data-root", str(data_root)) if data_root else ()),
+        *("--checkpoint-every", str(options.checkpoint_every), "--preview-every", str(options.preview_every)),
+        *("--log-every", str(options.log_every)),
+    ]
+    env = dict(os.environ)
+    # torchrun would give each rank one thread (and say so); share the cores out instead.
+    env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // processes)))
+    child = subprocess.Popen(command, env=env)
+    previous = {
+        signal.SIGINT: signal.signal(signal.SIGINT, signal.SIG_IGN),
+        signal.SIGTERM: signal.signal(signal.SIGTERM, lambda signum, frame: child.send_signal(signum)),
+    }
+    try:
+        return child.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _train_as_rank(
+    ranks: Ranks,
+    device_type: str,
+    prepare: Callable[[], RunDir],
+    data_root: Path | None,
+    options: SessionOptions,
+) -> None:
+    """One of several processes: rank 0 prepares the run and writes it, every rank trains."""
+    device = distributed.start(ranks, device_type)
+    try:
+        path = None
+        if ranks.is_main:
+            try:
+                path = prepare().path
+            finally:
+                distributed.broadcast(path, device)  # None tells the others to give up
+        else:
+            path = distributed.broadcast(None, device)
+            if path is None:
+                raise typer.Exit(2)  # rank 0 has said why
+        run = RunDir.open(path)
+        if ranks.is_main:
+            _run(_session(run, device, data_root, options, ranks))
+        else:
+            trainer = _trainer(run, device, data_root, ranks)
+            with _stop_signals() as should_stop:
+                trainer.train(
+                    callback=lambda step, loss, ips: not math.isfinite(loss), should_stop=should_stop
+                )
+    finally:
+        distributed.stop()
 
 
 def _version() -> str:
@@ -193,18 +321,25 @@ def _version() -> str:
         return "unknown"
 
 
-def _run(session: TrainingSession) -> None:
-    stop = {"asked": False}
+@contextmanager
+def _stop_signals() -> Iterator[Callable[[], bool]]:
+    """SIGINT (Ctrl-C) and SIGTERM ask training to stop at the next step, checkpoint first."""
+    asked = [False]
 
     def ask_to_stop(signum: int, frame: object) -> None:
-        stop["asked"] = True
+        asked[0] = True
 
     previous = {sig: signal.signal(sig, ask_to_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        state = _train_with_progress(session, lambda: stop["asked"])
+        yield lambda: asked[0]
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _run(session: TrainingSession) -> None:
+    with _stop_signals() as should_stop:
+        state = _train_with_progress(session, should_stop)
     _finish(session, state)
 
 

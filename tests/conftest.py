@@ -19,18 +19,18 @@ TINY = UNetConfig(
 )
 
 
-def bars(n: int, size: int = 16, seed: int = 0) -> ImageBatches:
+def bars(n: int, size: int = 16, seed: int = 0, width: int = 2) -> ImageBatches:
     """Two classes of ``size``² images in [-1, 1]: 0 = a horizontal bar, 1 = a vertical bar, anywhere."""
     g = torch.Generator().manual_seed(seed)
     labels = torch.randint(0, 2, (n,), generator=g)
-    pos = torch.randint(4, size - 4, (n,), generator=g)
+    pos = torch.randint(2 + width, size - 2 - width, (n,), generator=g)
     images = -torch.ones(n, 1, size, size)
     for i in range(n):
-        p = int(pos[i])
+        rows = slice(int(pos[i]) - width // 2, int(pos[i]) - width // 2 + width)
         if labels[i] == 0:
-            images[i, 0, p - 1 : p + 1, 2:-2] = 1
+            images[i, 0, rows, 2:-2] = 1
         else:
-            images[i, 0, 2:-2, p - 1 : p + 1] = 1
+            images[i, 0, 2:-2, rows] = 1
     return ImageBatches(images, labels)
 
 
@@ -81,3 +81,20 @@ def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> 
     """Run ``cfg-tui`` as a user would, in a child process."""
     command = [sys.executable, "-m", "tui.cli", *args]
     return subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def bars_data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data root whose MNIST files hold two learnable classes: 0 = horizontal bar, 1 = vertical."""
+    from core.data.idx import write_idx
+    from core.data.sources import MNIST, RAW_FILES
+
+    root = tmp_path_factory.mktemp("bars")
+    MNIST.raw_dir(root).mkdir(parents=True)
+    for seed, (split, n) in enumerate((("train", 512), ("test", 64))):
+        data = bars(n, size=28, seed=seed, width=6)
+        pixels = ((data.images[:, 0] + 1) * 127.5).round().to(torch.uint8).numpy()
+        image_name, label_name = RAW_FILES[split]
+        write_idx(MNIST.raw_dir(root) / image_name, pixels)
+        write_idx(MNIST.raw_dir(root) / label_name, data.labels.to(torch.uint8).numpy())
+    return root

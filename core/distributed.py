@@ -20,8 +20,8 @@ from datetime import timedelta
 import numpy as np
 import torch
 import torch.distributed as dist
-from torch.distributed import _functional_collectives as funcol
 from torch import Tensor, nn
+from torch.distributed import _functional_collectives as funcol
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,11 @@ class Ranks:
 
 
 ONE_PROCESS = Ranks()
+
+
+def gpu_count() -> int:
+    """The GPUs that ranks could use here (one process each)."""
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
 def start(ranks: Ranks, device_type: str) -> torch.device:

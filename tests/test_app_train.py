@@ -100,13 +100,15 @@ def state_of(run: RunDir) -> str:
 
 
 @pytest.mark.asyncio
+@pytest.mark.parametrize("processes", [1, 2])
 async def test_start_follow_and_stop_a_tiny_run(
-    tmp_path: Path, data_root: Path, cli_env: dict, launched: list
+    tmp_path: Path, data_root: Path, cli_env: dict, launched: list, processes: int
 ) -> None:
     runs = tmp_path / "runs"
     app = CfgTuiApp(runs_folder=runs, data_root=data_root)
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await open_train(pilot)
+        screen.query_one("#nproc", Input).value = str(processes)
         run = await start_long_run(pilot, screen, runs)
         assert screen.followed is not None and screen.followed.path == run.path
         chart = screen.query_one(LossChart)
@@ -115,6 +117,8 @@ async def test_start_follow_and_stop_a_tiny_run(
         config = run.config()
         assert config["train"]["batch_size"] == 16 and config["train"]["steps"] == int(LONG_RUN)
         assert config["data"]["root"] == str(data_root) and config["preset"] == "cpu"
+        assert config["processes"] == processes and run.status()["device"].startswith("cpu")
+        assert ("× 2" in run.status()["device"]) == (processes == 2)
         await pilot.press("ctrl+x")
         await wait_for(pilot, lambda: state_of(run) == "stopped", "status.json to say stopped", timeout=60)
         await wait_for(pilot, lambda: "stopped" in stats_text(screen), "the screen to say stopped", 10)
@@ -133,6 +137,8 @@ async def test_start_follow_and_stop_a_tiny_run(
         ("lr", "0", "learning rate"),
         ("eta", "2", "eta"),
         ("run-name", "a/b", "run name"),
+        ("nproc", "0", "processes"),
+        ("nproc", "two", "processes"),
     ],
 )
 async def test_bad_field_is_one_error_line_and_launches_nothing(

@@ -21,6 +21,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Button, DataTable, Footer, Header, Input, Select, Static
 
+from core.distributed import gpu_count
 from core.parse import parse_float, parse_int
 from core.presets import PRESETS
 from core.runs import MetricsTail, RunDir, RunError, find_runs
@@ -41,6 +42,15 @@ T = TypeVar("T")
 def optional(text: str, parse: Callable[[str], T]) -> T | None:
     """An empty field means the preset's value (None); anything else must parse."""
     return parse(text) if text.strip() else None
+
+
+def parse_processes(text: str, device: str) -> int:
+    """Training processes: one per GPU on CUDA (no more than there are), any number on the CPU."""
+    n = parse_int("processes", text, 1)
+    gpus = gpu_count()
+    if n > 1 and (device == "cuda" or (device == "auto" and gpus)) and n > gpus:
+        raise ValueError(f"processes: {n} is more than the {gpus} GPU(s) here, one process per GPU")
+    return n
 
 
 def parse_run_name(text: str, preset: str, runs_folder: Path) -> str:
@@ -145,6 +155,7 @@ class TrainScreen(Screen[None]):
         yield field("lr", Input(id="lr", compact=True))
         yield field("η eta", Input(id="eta", compact=True))
         yield field("device", Select([(d, d) for d in DEVICES], value="auto", id="device", **SELECT))
+        yield field("procs", Input(id="nproc", placeholder="1", compact=True))
         yield field("name", Input(id="run-name", compact=True))
         yield Button("Start  ctrl+g", id="start", variant="primary", compact=True)
         yield Static(id="preset-help")
@@ -196,8 +207,10 @@ class TrainScreen(Screen[None]):
             "--lr": optional(self._value("lr"), lambda s: parse_float("learning rate", s, 0, open_low=True)),
             "--eta": optional(self._value("eta"), lambda s: parse_float("eta", s, 0, 1, open_high=True)),
         }
+        device = self._select("device") or "auto"
+        nproc = optional(self._value("nproc"), lambda s: parse_processes(s, device))
         name = parse_run_name(self._value("run-name"), preset, self.app.runs_folder)
-        args = ["--preset", preset, "--device", self._select("device") or "auto"]
+        args = ["--preset", preset, "--device", device, *(["--nproc", str(nproc)] if nproc else [])]
         args += [item for option, v in values.items() if v is not None for item in (option, str(v))]
         return args + self._data_root_args(), name
 

@@ -160,6 +160,9 @@ BAD_TRAINING = [
     (["--schedule", "cubic"], "--schedule must be"),
     (["--batch-size", "1000"], "exceeds the 64 training images"),
     (["--steps", "0"], "--steps"),
+    (["--nproc", "2", "--batch-size", "1000"], "exceeds the 64 training images"),
+    (["--nproc", "2", "--batch-size", "1"], "less than one image per process"),
+    (["--nproc", "0"], "--nproc"),
 ]
 
 
@@ -182,6 +185,7 @@ def test_bad_resumes_change_no_file(tmp_path: Path, cli_env: dict, capsys: pytes
         (["--resume", str(finished), "--lr", "0.1"], "drop --lr"),
         (["--resume", str(tmp_path / "nowhere")], "is not a folder"),
         (["--resume", str(tmp_path)], "is not a run"),
+        (["--resume", str(finished), "--nproc", "2"], "has already trained 4 of 4 steps"),
     ]
     for args, message in cases:
         code, _, err = invoke(capsys, "train", *args)

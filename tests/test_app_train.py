@@ -100,15 +100,16 @@ def state_of(run: RunDir) -> str:
 
 
 @pytest.mark.asyncio
-@pytest.mark.parametrize("processes", [1, 2])
+@pytest.mark.parametrize(("processes", "precision"), [(1, "fp32"), (2, "bf16")])
 async def test_start_follow_and_stop_a_tiny_run(
-    tmp_path: Path, data_root: Path, cli_env: dict, launched: list, processes: int
+    tmp_path: Path, data_root: Path, cli_env: dict, launched: list, processes: int, precision: str
 ) -> None:
     runs = tmp_path / "runs"
     app = CfgTuiApp(runs_folder=runs, data_root=data_root)
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await open_train(pilot)
         screen.query_one("#nproc", Input).value = str(processes)
+        screen.query_one("#precision", Select).value = precision
         run = await start_long_run(pilot, screen, runs)
         assert screen.followed is not None and screen.followed.path == run.path
         chart = screen.query_one(LossChart)
@@ -118,6 +119,7 @@ async def test_start_follow_and_stop_a_tiny_run(
         assert config["train"]["batch_size"] == 16 and config["train"]["steps"] == int(LONG_RUN)
         assert config["data"]["root"] == str(data_root) and config["preset"] == "cpu"
         assert config["processes"] == processes and run.status()["device"].startswith("cpu")
+        assert config["train"]["bf16"] == (precision == "bf16")
         assert ("× 2" in run.status()["device"]) == (processes == 2)
         await pilot.press("ctrl+x")
         await wait_for(pilot, lambda: state_of(run) == "stopped", "status.json to say stopped", timeout=60)

@@ -47,7 +47,7 @@ def train(
     layers: int | None = typer.Option(None, min=0, help="Residual layers per stage."),
     embed_dim: int | None = typer.Option(None, min=2, help="Width of the time and label embeddings."),
     bf16: bool = typer.Option(
-        False, help="bf16 autocast of the network: CUDA, or CPUs with AVX512-BF16/AMX (about 2x faster)."
+        False, help="bf16 autocast of the network: CUDA, or CPUs with AVX512-BF16/AMX (up to 2x faster)."
     ),
     compile: bool = typer.Option(False, "--compile", help="torch.compile the U-Net."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import statistics
 import time
 from collections.abc import Callable
@@ -39,21 +40,97 @@ def median_seconds(fn: Callable[[], object], repeats: int = 5, warmup: int = 1) 
 
 
 def interleaved_medians(
-    fns: dict[str, Callable[[], object]], repeats: int = 5, warmup: int = 1
+    fns: dict[str, Callable[[], object]],
+    repeats: int = 5,
+    warmup: int = 1,
+    peaks: PeakMemory | None = None,
 ) -> dict[str, float]:
     """The median wall time of each ``fn()``, timed round-robin after ``warmup`` unmeasured rounds.
 
     Taking turns spreads any slowdown of the machine (another process, thermal limits) over
     every variant alike, so the ratios between them hold even when the absolute times drift.
+    ``peaks`` measures each call's peak memory outside the timed part.
     """
     times: dict[str, list[float]] = {name: [] for name in fns}
     for round_ in range(warmup + repeats):
         for name, fn in fns.items():
+            if peaks is not None:
+                peaks.before()
             start = time.perf_counter()
             fn()
+            seconds = time.perf_counter() - start
+            if peaks is not None:
+                peaks.after(name)
             if round_ >= warmup:
-                times[name].append(time.perf_counter() - start)
+                times[name].append(seconds)
     return {name: statistics.median(seconds) for name, seconds in times.items()}
+
+
+class PeakMemory:
+    """The peak memory of calls, by name: on CUDA the allocator's peak; on a Linux CPU the rise of
+    the process's resident set over the call (its high-water mark, reset before each call through
+    ``/proc/self/clear_refs``, after handing freed heap back so that earlier calls do not hide it).
+    The callable being timed must synchronise CUDA itself."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self.bytes: dict[str, int] = {}
+        self._start = 0
+        self._libc = _glibc() if device.type == "cpu" else None
+        self._rss = self._libc is not None and _reset_peak_rss()
+
+    def before(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+            torch.cuda.reset_peak_memory_stats(self.device)
+        elif self._rss:
+            self._libc.malloc_trim(0)
+            _reset_peak_rss()
+            self._start = _resident_kib("VmRSS") * 1024
+
+    def after(self, name: str) -> None:
+        if self.device.type == "cuda":
+            peak = torch.cuda.max_memory_allocated(self.device)
+        elif self._rss:
+            peak = _resident_kib("VmHWM") * 1024 - self._start
+        else:
+            return
+        self.bytes[name] = max(self.bytes.get(name, 0), peak)
+
+    def describe(self, name: str) -> str:
+        if name not in self.bytes:
+            return "n/a"
+        what = "" if self.device.type == "cuda" else " more RSS"
+        return f"{self.bytes[name] / 2**20:,.0f} MiB{what}"
+
+
+def _glibc() -> ctypes.CDLL | None:
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.malloc_trim  # noqa: B018 (glibc only)
+    except (OSError, AttributeError):
+        return None
+    return libc
+
+
+def _reset_peak_rss() -> bool:
+    """Reset this process's peak resident set (Linux); False where that cannot be done."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return _resident_kib("VmHWM") is not None
+
+
+def _resident_kib(field: str) -> int | None:
+    """``VmRSS`` or ``VmHWM`` of /proc/self/status in KiB (None where there is no such file)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return None
 
 
 NULL = 10

@@ -1,11 +1,12 @@
 """The benchmark's reference loops compute what ours compute, and its timing takes turns."""
 
 import re
+import sys
 
 import pytest
 import torch
 
-from core.bench import interleaved_medians, lab_conditional_field, lab_sample
+from core.bench import PeakMemory, interleaved_medians, lab_conditional_field, lab_sample
 from core.path import GaussianPath
 from core.sampling import generate
 from core.trainer import native_bf16, new_model
@@ -24,6 +25,19 @@ def test_variants_are_timed_in_turns_and_warm_up_rounds_are_not_counted() -> Non
     )
     assert calls == ["a", "b"] * 5
     assert set(medians) == {"a", "b"} and all(0 <= s < 1 for s in medians.values())
+
+
+def test_peak_memory_sees_what_each_call_allocates_on_the_cpu() -> None:
+    peaks = PeakMemory(torch.device("cpu"))
+    calls = {"small": lambda: torch.ones(2**20).sum(), "large": lambda: torch.ones(64 * 2**20).sum()}
+    interleaved_medians(calls, repeats=2, warmup=1, peaks=peaks)
+    if sys.platform != "linux":
+        assert peaks.describe("large") == "n/a"
+        return
+    mib = {name: peaks.bytes[name] / 2**20 for name in calls}
+    assert 200 <= mib["large"] <= 400  # 256 MiB of float32, freed in between
+    assert mib["small"] < 64
+    assert peaks.describe("large").endswith("MiB more RSS")
 
 
 def test_the_labs_field_is_our_linear_path_velocity() -> None:
@@ -53,7 +67,8 @@ def test_bench_train_prints_every_variant_against_the_lab(cli_env: dict[str, str
     assert re.search(r"1\.4[12] GFLOP per image", header)
     rates = {}
     for row in rows:
-        if match := re.match(r"\s+(.+?)\s+([\d.]+) img/s\s+([\d.]+) GFLOP/s\s+([\d.]+)x", row):
+        pattern = r"\s+(.+?)\s+([\d.]+) img/s\s+([\d.]+) GFLOP/s\s+([\d.]+)x\s+peak ([\d,]+) MiB"
+        if match := re.match(pattern, row):
             rates[match[1]] = (float(match[2]), float(match[4]))
     names = set(rates)
     assert {"lab: PIL sampler, its loop", "ours, NCHW fp32", "ours, channels_last fp32"} <= names

@@ -11,6 +11,7 @@ import typer
 
 from core.bench import (
     LabSampler,
+    PeakMemory,
     forward_flops,
     interleaved_medians,
     lab_sample,
@@ -58,37 +59,19 @@ def data_share(
     typer.echo(f"  data loading speed-up: {lab_data / our_data:,.0f}x")
 
 
-class _Peaks:
-    """Wraps timed functions so that each also records its own peak device memory (CUDA only)."""
-
-    def __init__(self, device: torch.device) -> None:
-        self.device = device
-        self.bytes: dict[str, int] = {}
-
-    def wrap(self, name: str, fn: Callable[[], object]) -> Callable[[], None]:
-        def measured() -> None:
-            if self.device.type == "cuda":
-                torch.cuda.synchronize(self.device)
-                torch.cuda.reset_peak_memory_stats(self.device)
-            fn()
-            if self.device.type == "cuda":
-                torch.cuda.synchronize(self.device)
-                peak = torch.cuda.max_memory_allocated(self.device)
-                self.bytes[name] = max(self.bytes.get(name, 0), peak)
-
-        return measured
-
-    def __getitem__(self, name: str) -> str:
-        if name not in self.bytes:
-            return "n/a on cpu"
-        return f"{self.bytes[name] / 2**20:,.0f} MiB"
-
-
 def _timed_round_robin(
     fns: dict[str, Callable[[], object]], device: torch.device, repeats: int, warmup: int = 1
-) -> tuple[dict[str, float], _Peaks]:
-    peaks = _Peaks(device)
-    seconds = interleaved_medians({k: peaks.wrap(k, fn) for k, fn in fns.items()}, repeats, warmup)
+) -> tuple[dict[str, float], PeakMemory]:
+    def synced(fn: Callable[[], object]) -> Callable[[], None]:
+        def call() -> None:
+            fn()
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+
+        return call
+
+    peaks = PeakMemory(device)
+    seconds = interleaved_medians({k: synced(fn) for k, fn in fns.items()}, repeats, warmup, peaks)
     return seconds, peaks
 
 
@@ -137,7 +120,7 @@ def train_speed(
     for name, s in seconds.items():
         typer.echo(
             f"  {name:28s} {batch_size / s:9.1f} img/s  {flops / s / 1e9:8.1f} GFLOP/s  "
-            f"{seconds[lab] / s:5.2f}x  peak {peaks[name]}"
+            f"{seconds[lab] / s:5.2f}x  peak {peaks.describe(name)}"
         )
 
 
@@ -198,5 +181,5 @@ def sample_speed(
         gflops = steps * rows * flops_per_row / seconds[name] / 1e9
         typer.echo(
             f"  {name:28s} {rate:8.2f} img/s  {steps * rows / n:5.0f} evaluations/image  "
-            f"{gflops:7.1f} GFLOP/s  {seconds[lab] / seconds[name]:6.2f}x  peak {peaks[name]}"
+            f"{gflops:7.1f} GFLOP/s  {seconds[lab] / seconds[name]:6.2f}x  peak {peaks.describe(name)}"
         )

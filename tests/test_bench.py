@@ -30,7 +30,7 @@ def test_variants_are_timed_in_turns_and_warm_up_rounds_are_not_counted() -> Non
 def test_peak_memory_sees_what_each_call_allocates_on_the_cpu() -> None:
     peaks = PeakMemory(torch.device("cpu"))
     calls = {"small": lambda: torch.ones(2**20).sum(), "large": lambda: torch.ones(64 * 2**20).sum()}
-    interleaved_medians(calls, repeats=2, warmup=1, peaks=peaks)
+    interleaved_medians(calls, repeats=1, warmup=2, peaks=peaks)
     if sys.platform != "linux":
         assert peaks.describe("large") == "n/a"
         return

@@ -59,20 +59,15 @@ def data_share(
     typer.echo(f"  data loading speed-up: {lab_data / our_data:,.0f}x")
 
 
-def _timed_round_robin(
-    fns: dict[str, Callable[[], object]], device: torch.device, repeats: int, warmup: int = 1
-) -> tuple[dict[str, float], PeakMemory]:
-    def synced(fn: Callable[[], object]) -> Callable[[], None]:
-        def call() -> None:
-            fn()
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
+def _synced(fn: Callable[[], object], device: torch.device) -> Callable[[], None]:
+    """``fn`` that returns only when the device has finished its work (so that timing is honest)."""
 
-        return call
+    def call() -> None:
+        fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
 
-    peaks = PeakMemory(device)
-    seconds = interleaved_medians({k: synced(fn) for k, fn in fns.items()}, repeats, warmup, peaks)
-    return seconds, peaks
+    return call
 
 
 def _our_variants(device: torch.device, compile: bool) -> dict[str, dict]:
@@ -116,7 +111,9 @@ def train_speed(
     for name, extra in _our_variants(torch_device, compile).items():
         config = TrainConfig(batch_size=batch_size, **extra)
         steps[name] = CFGTrainer(new_model(UNetConfig(), 0), ours_data, config).train_step
-    seconds, peaks = _timed_round_robin(steps, torch_device, repeats, warmup=2 if compile else 1)
+    peaks = PeakMemory(torch_device)
+    synced = {name: _synced(step, torch_device) for name, step in steps.items()}
+    seconds = interleaved_medians(synced, repeats, warmup=2 if compile else 1, peaks=peaks)
     for name, s in seconds.items():
         typer.echo(
             f"  {name:28s} {batch_size / s:9.1f} img/s  {flops / s / 1e9:8.1f} GFLOP/s  "
@@ -171,10 +168,11 @@ def sample_speed(
     for solver, steps in fast_variants:
         run = lambda k, s=solver: generate(model, labels, w, steps=k, solver=s)  # noqa: E731
         variants.append((f"ours: {solver} {steps}", run, steps, EVALS_PER_STEP[solver] * ours_rows))
-    for _, run, _, _ in variants:
-        run(2)  # warm-up: 2 steps of the same code
-    fns = {name: lambda r=run, k=steps: r(k) for name, run, steps, _ in variants}
-    seconds, peaks = _timed_round_robin(fns, torch_device, repeats, warmup=0)
+    peaks = PeakMemory(torch_device)
+    for name, run, _, _ in variants:
+        peaks.measure(name, lambda r=run: r(2))  # warm-up: 2 steps of the same code
+    fns = {name: _synced(lambda r=run, k=steps: r(k), torch_device) for name, run, steps, _ in variants}
+    seconds = interleaved_medians(fns, repeats, warmup=0)
     lab = variants[0][0]
     for name, _, steps, rows in variants:
         rate = n / seconds[name]

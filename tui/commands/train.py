@@ -30,6 +30,7 @@ from core.trainer import CFGTrainer, TrainConfig, new_model
 from core.unet import UNetConfig
 from tui.commands.common import parse_ints, resolve_device
 from tui.commands.data import DataRoot, log
+from tui.launcher import stop_training
 
 
 def train(
@@ -254,8 +255,10 @@ def _torchrun(
 ) -> int:
     """Train ``run_dir`` with ``processes`` ranks under torchrun; returns its exit code.
 
-    Ctrl-C reaches every process of the terminal's group and the ranks stop together at a
-    checkpoint; a SIGTERM sent to this process alone is passed on to torchrun.
+    torchrun runs in its own session, so Ctrl-C reaches only this process, which passes it to
+    rank 0 as the app's Stop does: the ranks then stop together after a checkpoint and torchrun
+    exits cleanly (signalled itself, it would print a traceback). Before rank 0 runs, torchrun
+    and its ranks are simply terminated.
     """
     command = [
         *(sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}"),
@@ -267,11 +270,14 @@ def _torchrun(
     env = dict(os.environ)
     # torchrun would give each rank one thread (and say so); share the cores out instead.
     env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // processes)))
-    child = subprocess.Popen(command, env=env)
-    previous = {
-        signal.SIGINT: signal.signal(signal.SIGINT, signal.SIG_IGN),
-        signal.SIGTERM: signal.signal(signal.SIGTERM, lambda signum, frame: child.send_signal(signum)),
-    }
+    child = subprocess.Popen(command, env=env, start_new_session=True)
+    run = RunDir(run_dir)
+
+    def stop(signum: int, frame: object) -> None:
+        if not stop_training(run):
+            os.killpg(child.pid, signal.SIGTERM)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         return child.wait()
     finally:

@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 TORCH ?= torch==2.14.1 torchvision==0.29.1
 ARGS ?=
 
-.PHONY: setup run test lint
+.PHONY: setup run test lint gpu-check
 
 setup: $(VENV)/.installed
 
@@ -24,3 +24,14 @@ lint: setup
 
 test: lint
 	$(PY) -m pytest
+
+# The GPU checks in one go, for a machine with CUDA (MNIST must already be in the data root:
+# `cfg-tui data fetch` finds files in <root>/MNIST/raw, .gz or not). Writes runs/gpu-seed.
+GPU_RUN ?= runs/gpu-seed
+gpu-check: setup
+	$(VENV)/bin/cfg-tui info
+	$(VENV)/bin/cfg-tui bench train --device cuda --compile --repeats 10
+	$(VENV)/bin/cfg-tui bench sample --device cuda --repeats 3
+	time $(VENV)/bin/cfg-tui train --preset seed --bf16 --device cuda --run-dir $(GPU_RUN)
+	$(VENV)/bin/cfg-tui eval --checkpoint $(GPU_RUN) --guidance 1,3,5 --device cuda
+	$(VENV)/bin/cfg-tui eval --checkpoint $(GPU_RUN) --guidance 3 --solver midpoint --steps 2 --device cuda

@@ -21,7 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from core import distributed
 from core.checkpoint import CheckpointError, read_tensors
-from core.data import DATASETS, default_data_root, load_split
+from core.data import DATASETS, ImageBatches, default_data_root, load_split
 from core.distributed import ONE_PROCESS, Ranks
 from core.presets import PRESETS
 from core.runs import RunDir, RunError, default_runs_folder
@@ -95,6 +95,8 @@ def train(
     if processes > 1 and torch_device.type == "cuda" and torch.cuda.device_count() < processes:
         raise typer.BadParameter(f"--nproc {processes}: this machine has {torch.cuda.device_count()} GPU(s)")
 
+    loaded: list[ImageBatches] = []  # a new run's training data, so that it is read once
+
     def new_run() -> RunDir:
         name, model_config, train_config = _configs(
             preset, torch_device, steps, seed, overrides, bf16, compile, sync_bn
@@ -102,6 +104,7 @@ def train(
         path = run_dir or (runs or default_runs_folder()) / f"{time.strftime('%Y%m%d-%H%M%S')}-{name}"
         root = data_root or default_data_root()
         data, fingerprint = load_split(dataset, "train", root, log=log)
+        loaded.append(data)
         data_config = {"dataset": dataset, "root": str(root), "images": len(data), "fingerprint": fingerprint}
         sizes = (len(data), processes)
         return _create_run(path, name, model_config, train_config, data_config, str(torch_device), sizes)
@@ -117,7 +120,8 @@ def train(
         run = prepare()
         raise typer.Exit(_torchrun(processes, run.path, torch_device.type, data_root, options))
     else:
-        _run(_session(prepare(), torch_device, data_root, options))
+        run = prepare()
+        _run(_session(run, torch_device, data_root, options, data=loaded[0] if loaded else None))
 
 
 def _configs(
@@ -210,8 +214,11 @@ def _train_config(run: RunDir, config: dict, steps: int | None = None) -> TrainC
         raise RunError(f"{run.config_path} has unusable settings ({e})") from None
 
 
-def _trainer(run: RunDir, device: torch.device, data_root: Path | None, ranks: Ranks) -> CFGTrainer:
-    """The run's trainer on ``device``, at its last checkpoint if it has one."""
+def _trainer(
+    run: RunDir, device: torch.device, data_root: Path | None, ranks: Ranks, data: ImageBatches | None = None
+) -> CFGTrainer:
+    """The run's trainer on ``device``, at its last checkpoint if it has one; ``data``, when given, is
+    the run's training data just loaded (else it is loaded and checked against the run's fingerprint)."""
     config = run.config()
     train_config = _train_config(run, config)
     try:
@@ -220,11 +227,12 @@ def _trainer(run: RunDir, device: torch.device, data_root: Path | None, ranks: R
         dataset = data_config["dataset"]
     except (KeyError, TypeError, ValueError) as e:
         raise RunError(f"{run.config_path} has unusable settings ({e})") from None
-    root = data_root or Path(data_config.get("root") or default_data_root())
-    data, fingerprint = load_split(dataset, "train", root, device=device, log=log)
-    if fingerprint != data_config.get("fingerprint"):
-        raise RunError(f"the {dataset} training data differ from the ones this run started with")
-    trainer = CFGTrainer(new_model(model_config, train_config.seed), data, train_config, ranks)
+    if data is None:
+        root = data_root or Path(data_config.get("root") or default_data_root())
+        data, fingerprint = load_split(dataset, "train", root, device=device, log=log)
+        if fingerprint != data_config.get("fingerprint"):
+            raise RunError(f"the {dataset} training data differ from the ones this run started with")
+    trainer = CFGTrainer(new_model(model_config, train_config.seed), data.to(device), train_config, ranks)
     if run.state_path.exists():
         tensors, metadata = read_tensors(run.state_path)
         try:
@@ -241,9 +249,10 @@ def _session(
     data_root: Path | None,
     options: SessionOptions,
     ranks: Ranks = ONE_PROCESS,
+    data: ImageBatches | None = None,
 ) -> TrainingSession:
     """Rank 0's view of the run: the trainer plus everything written to the run directory."""
-    trainer = _trainer(run, device, data_root, ranks)
+    trainer = _trainer(run, device, data_root, ranks, data)
     records = run.truncate_metrics(trainer.step)
     if trainer.step:
         typer.echo(f"run: {run.path} resumed at step {trainer.step} of {trainer.config.steps}", err=True)

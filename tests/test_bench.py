@@ -75,8 +75,9 @@ def test_bench_train_prints_every_variant_against_the_lab(cli_env: dict[str, str
     assert ("ours, channels_last + bf16" in names) == native_bf16(torch.device("cpu"))
     lab_rate, lab_ratio = rates["lab: PIL sampler, its loop"]
     assert lab_ratio == 1.0
-    for rate, ratio in rates.values():
-        assert rate > 0 and ratio == pytest.approx(rate / lab_rate, abs=0.01)
+    for rate, ratio in rates.values():  # the rates are printed to 0.1 img/s, the ratios to 0.01
+        assert rate > 0
+        assert (rate - 0.05) / (lab_rate + 0.05) - 0.005 <= ratio <= (rate + 0.05) / (lab_rate - 0.05) + 0.005
 
 
 @pytest.mark.parametrize("fast", ["midpoint:x", "rk4:3", "heun:0", "heun"])

@@ -36,6 +36,13 @@ async def _fill(app: CfgTuiApp, **fields: str) -> None:
         app.screen.query_one(f"#{name}").value = value
 
 
+async def _generate(pilot, app: CfgTuiApp, **fields: str) -> ImageGrid:
+    """Fill the form's ``fields``, press ctrl+g and wait for the samples."""
+    await _fill(app, **fields)
+    await pilot.press("ctrl+g")
+    return await _generated(pilot, app)
+
+
 async def _generated(pilot, app: CfgTuiApp, timeout: float = 60) -> ImageGrid:
     grid = app.screen.query_one(ImageGrid)
     for _ in range(int(timeout / 0.05)):
@@ -65,9 +72,7 @@ async def test_generate_shows_the_samples_as_half_blocks(small_checkpoint: Path,
             if key != "2":
                 await pilot.press(key)
         await pilot.press("n")
-        await _fill(app, steps="3", guidance="0,4", **{"per-row": "1"})
-        await pilot.press("ctrl+g")
-        grid = await _generated(pilot, app)
+        grid = await _generate(pilot, app, steps="3", guidance="0,4", **{"per-row": "1"})
         screen = app.screen
         assert isinstance(screen, SampleScreen) and screen.result is not None
         assert len(grid.panels) == 2 and grid.row_labels == ["2", "null"]
@@ -99,9 +104,7 @@ async def test_generate_shows_the_samples_as_half_blocks(small_checkpoint: Path,
 async def test_trajectory_plays_from_noise(small_checkpoint: Path, tmp_path: Path) -> None:
     app = _app(small_checkpoint, tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
-        await _fill(app, steps="10", guidance="3", **{"per-row": "1"})
-        await pilot.press("ctrl+g")
-        grid = await _generated(pilot, app)
+        grid = await _generate(pilot, app, steps="10", guidance="3", **{"per-row": "1"})
         frames = grid.panels[0].frames
         assert frames is not None and len(frames) == 11  # every step of 10, and the start
         assert np.array_equal(frames[-1], grid.panels[0].images)
@@ -120,9 +123,7 @@ async def test_trajectory_plays_from_noise(small_checkpoint: Path, tmp_path: Pat
 async def test_export_writes_png_and_npz(small_checkpoint: Path, tmp_path: Path) -> None:
     app = _app(small_checkpoint, tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
-        await _fill(app, steps="2", guidance="1,3", **{"per-row": "2"})
-        await pilot.press("ctrl+g")
-        await _generated(pilot, app)
+        await _generate(pilot, app, steps="2", guidance="1,3", **{"per-row": "2"})
         await pilot.press("ctrl+e")
         await pilot.pause()
         assert isinstance(app.screen, ExportScreen)

@@ -32,6 +32,9 @@ from tui.commands.common import parse_ints, resolve_device
 from tui.commands.data import DataRoot, log
 from tui.launcher import stop_training
 
+Prepared = tuple[RunDir, ImageBatches | None]
+"""A run ready to train, and its training data when they were just read (a new run)."""
+
 
 def train(
     preset: str = typer.Option(
@@ -95,33 +98,31 @@ def train(
     if processes > 1 and torch_device.type == "cuda" and torch.cuda.device_count() < processes:
         raise typer.BadParameter(f"--nproc {processes}: this machine has {torch.cuda.device_count()} GPU(s)")
 
-    loaded: list[ImageBatches] = []  # a new run's training data, so that it is read once
-
-    def new_run() -> RunDir:
+    def new_run() -> Prepared:
         name, model_config, train_config = _configs(
             preset, torch_device, steps, seed, overrides, bf16, compile, sync_bn
         )
         path = run_dir or (runs or default_runs_folder()) / f"{time.strftime('%Y%m%d-%H%M%S')}-{name}"
         root = data_root or default_data_root()
         data, fingerprint = load_split(dataset, "train", root, log=log)
-        loaded.append(data)
         data_config = {"dataset": dataset, "root": str(root), "images": len(data), "fingerprint": fingerprint}
         sizes = (len(data), processes)
-        return _create_run(path, name, model_config, train_config, data_config, str(torch_device), sizes)
+        run = _create_run(path, name, model_config, train_config, data_config, str(torch_device), sizes)
+        return run, data  # the data just read, so that training does not read them again
 
-    def prepare() -> RunDir:
+    def prepare() -> Prepared:
         """The run to train: a new one, or a stopped one checked and extended to ``--steps``."""
-        return _check_resume(resume, steps) if resume is not None else new_run()
+        return (_check_resume(resume, steps), None) if resume is not None else new_run()
 
     if ranks.distributed:
         _train_as_rank(ranks, torch_device.type, prepare, data_root, options)
     elif processes > 1:
         # Checked and created here, so that a bad setting is one line, not one per process.
-        run = prepare()
+        run, _ = prepare()
         raise typer.Exit(_torchrun(processes, run.path, torch_device.type, data_root, options))
     else:
-        run = prepare()
-        _run(_session(run, torch_device, data_root, options, data=loaded[0] if loaded else None))
+        run, data = prepare()
+        _run(_session(run, torch_device, data_root, options, data=data))
 
 
 def _configs(
@@ -297,17 +298,18 @@ def _torchrun(
 def _train_as_rank(
     ranks: Ranks,
     device_type: str,
-    prepare: Callable[[], RunDir],
+    prepare: Callable[[], Prepared],
     data_root: Path | None,
     options: SessionOptions,
 ) -> None:
     """One of several processes: rank 0 prepares the run and writes it, every rank trains."""
     device = distributed.start(ranks, device_type)
     try:
-        path = None
+        path, data = None, None
         if ranks.is_main:
             try:
-                path = prepare().path
+                run, data = prepare()
+                path = run.path
             finally:
                 distributed.broadcast(path, device)  # None tells the others to give up
         else:
@@ -316,7 +318,7 @@ def _train_as_rank(
                 raise typer.Exit(2)  # rank 0 has said why
         run = RunDir.open(path)
         if ranks.is_main:
-            _run(_session(run, device, data_root, options, ranks))
+            _run(_session(run, device, data_root, options, ranks, data))
         else:
             trainer = _trainer(run, device, data_root, ranks)
             with _stop_signals() as should_stop:

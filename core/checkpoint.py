@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -34,18 +36,24 @@ def save_tensors(path: str | os.PathLike, tensors: dict[str, Tensor], metadata: 
     return atomic_write_bytes(path, safetensors_bytes(tensors, metadata=metadata))
 
 
-def read_tensors(path: str | os.PathLike) -> tuple[dict[str, Tensor], dict[str, str]]:
-    """The tensors (on the CPU) and metadata of a safetensors file, or a one-line :class:`CheckpointError`."""
-    path = Path(path)
+@contextmanager
+def _opened(path: Path) -> Iterator:
+    """safetensors' reader of ``path``; whatever goes wrong reading it is one :class:`CheckpointError`."""
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
     try:
         with safe_open(str(path), framework="pt") as f:
-            metadata = f.metadata() or {}
-            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open is not a dict)
+            yield f
     except Exception as e:  # safetensors raises several types for damaged files
         reason = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise CheckpointError(f"{path} is not a readable safetensors file ({reason})") from None
+
+
+def read_tensors(path: str | os.PathLike) -> tuple[dict[str, Tensor], dict[str, str]]:
+    """The tensors (on the CPU) and metadata of a safetensors file, or a one-line :class:`CheckpointError`."""
+    with _opened(Path(path)) as f:
+        metadata = f.metadata() or {}
+        tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open is not a dict)
     return tensors, metadata
 
 
@@ -56,18 +64,28 @@ def save_checkpoint(path: str | os.PathLike, model: UNet, metadata: dict[str, st
     return save_tensors(path, model.state_dict(), meta)
 
 
-def read_checkpoint(path: str | os.PathLike) -> tuple[UNetConfig, dict[str, Tensor], dict[str, str]]:
-    """The configuration, the tensors (on the CPU) and the metadata of a checkpoint file."""
-    tensors, metadata = read_tensors(path)
+def read_config(path: str | os.PathLike) -> UNetConfig:
+    """A checkpoint's model configuration from its header alone (no tensor is read)."""
+    with _opened(Path(path)) as f:
+        metadata = f.metadata() or {}
+    return _config(path, metadata)
+
+
+def _config(path: str | os.PathLike, metadata: dict[str, str]) -> UNetConfig:
     if metadata.get("format") != FORMAT or "unet_config" not in metadata:
         raise CheckpointError(f"{path} is not a cfg-tui checkpoint (no model configuration inside)")
     if metadata.get("version") != VERSION:
         raise CheckpointError(f"{path} has checkpoint version {metadata.get('version')}, expected {VERSION}")
     try:
-        config = UNetConfig.from_dict(json.loads(metadata["unet_config"]))
+        return UNetConfig.from_dict(json.loads(metadata["unet_config"]))
     except (ValueError, TypeError) as e:
         raise CheckpointError(f"{path} has a bad model configuration: {e}") from None
-    return config, tensors, metadata
+
+
+def read_checkpoint(path: str | os.PathLike) -> tuple[UNetConfig, dict[str, Tensor], dict[str, str]]:
+    """The configuration, the tensors (on the CPU) and the metadata of a checkpoint file."""
+    tensors, metadata = read_tensors(path)
+    return _config(path, metadata), tensors, metadata
 
 
 def load_checkpoint(

@@ -7,14 +7,14 @@ the conditional and the null field; we batch them into one call, but the work is
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 
 from core.data import ImageBatches
 from core.metrics import Classifier, quality
 from core.sampling import generate
-from core.solvers import EVALS_PER_STEP
+from core.solvers import EVALS_PER_STEP, check_solver, check_steps
 from core.unet import UNet
 
 CHUNK = 250
@@ -75,18 +75,25 @@ def sweep(
     model: UNet,
     classifier: Classifier,
     real: ImageBatches,
-    scales: list[float],
-    solvers: list[str],
-    step_counts: list[int],
+    scales: Sequence[float],
+    solvers: Sequence[str],
+    step_counts: Sequence[int],
     per_class: int,
+    seed: int = 0,
     on_row: Callable[[dict], None] = lambda row: None,
 ) -> list[dict]:
-    """Every (w, solver, steps) cell, each from the same initial noise (seed 0)."""
+    """Every (w, solver, steps) cell, each from the same initial noise (``seed``); ``on_row`` is
+    called with each row as soon as it is measured. Unknown solvers and step counts below 1 are
+    refused (ValueError) before any work."""
+    for solver in solvers:
+        check_solver(solver)
+    for steps in step_counts:
+        check_steps(steps)
     rows = []
     for w in scales:
         for solver in solvers:
             for steps in step_counts:
-                row = evaluate_samples(model, classifier, real, w, solver, steps, per_class)
+                row = evaluate_samples(model, classifier, real, w, solver, steps, per_class, seed)
                 rows.append(row)
                 on_row(row)
     return rows

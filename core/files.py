@@ -29,3 +29,16 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def check_writable(path: str | os.PathLike, name: str = "output") -> None:
+    """Refuse, before any work is done, an output path that cannot be written (ValueError naming
+    ``name``, the option or field it came from)."""
+    path = Path(path)
+    folder = path.parent
+    if path.is_dir():
+        raise ValueError(f"{name} {path} is a folder, not a file name")
+    if not folder.is_dir():
+        raise ValueError(f"{name} {path}: the folder {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise ValueError(f"{name} {path}: the folder {folder} is not writable")

@@ -1,4 +1,4 @@
-"""Images from tensors: the lab's figures as PNG, and the pixels behind terminal art.
+"""Images from tensors: the lab's figures as PNG, grids of tiles, and samples as .npz.
 
 A figure has one titled panel per guidance scale (or per time t), each a grid with one
 row per class and one column per sample, with the class names down the left.
@@ -15,7 +15,6 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 from torch import Tensor
-from torchvision.utils import make_grid
 
 from core.files import atomic_write_bytes
 
@@ -28,12 +27,22 @@ def to_uint8(images: Tensor) -> np.ndarray:
     return x.to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
 
+def mosaic(pixels: np.ndarray, cols: int) -> np.ndarray:
+    """Tiles ``(N, H, W[, C])`` → one ``(PAD + rows·(H + PAD), PAD + cols·(W + PAD)[, C])`` image,
+    ``cols`` tiles a row, black between them (as torchvision's ``make_grid``)."""
+    n, h, w = pixels.shape[:3]
+    rows = -(-n // cols)
+    out = np.zeros((PAD + rows * (h + PAD), PAD + cols * (w + PAD), *pixels.shape[3:]), dtype=pixels.dtype)
+    for i, image in enumerate(pixels):
+        y, x = PAD + (i // cols) * (h + PAD), PAD + (i % cols) * (w + PAD)
+        out[y : y + h, x : x + w] = image
+    return out
+
+
 def tile(images: Tensor, cols: int) -> Image.Image:
     """Images ``(N, C, H, W)`` in [-1, 1] as one grey (or RGB) grid image, ``cols`` per row."""
-    grid = make_grid(images.detach().float().cpu(), nrow=cols, padding=PAD, pad_value=-1.0)
-    grid = grid[: images.shape[1]]  # make_grid turns one channel into three copies
-    pixels = to_uint8(grid[None])[0]
-    return Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels)
+    grid = mosaic(to_uint8(images), cols)
+    return Image.fromarray(grid[..., 0] if grid.shape[-1] == 1 else grid)
 
 
 def grid_figure(
@@ -75,25 +84,6 @@ def row_names(labels: Sequence[int], null_label: int) -> list[str]:
 
 def guidance_title(w: float) -> str:
     return f"w = {w:g}"
-
-
-SHADES = " .:-=+*#%@"
-
-
-def shade_text(pixels: np.ndarray) -> list[str]:
-    """A uint8 ``(H, W)`` image as text, one character per 1×2 pixels (dark → light: " .:-=+*#%@")."""
-    if pixels.shape[0] % 2:
-        pixels = np.vstack([pixels, np.zeros_like(pixels[:1])])
-    pairs = (pixels[0::2].astype(np.uint16) + pixels[1::2]) / 2  # (H/2, W)
-    index = np.minimum((pairs * len(SHADES) / 256).astype(int), len(SHADES) - 1)
-    return ["".join(SHADES[i] for i in row) for row in index]
-
-
-def half_block_pairs(pixels: np.ndarray) -> np.ndarray:
-    """A uint8 ``(H, W)`` image as ``(ceil(H/2), W, 2)`` (upper, lower) pixel pairs: one ``▀`` cell each."""
-    if pixels.shape[0] % 2:
-        pixels = np.vstack([pixels, np.zeros_like(pixels[:1])])
-    return np.stack([pixels[0::2], pixels[1::2]], axis=-1)
 
 
 def save_samples_npz(

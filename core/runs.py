@@ -16,14 +16,17 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import time
 from pathlib import Path
 
 from core.files import atomic_write_text
+from core.run_files import RunConfig, RunError, RunStatus
 
-STATES = ("running", "finished", "stopped", "failed")
 RUNS_ENV = "CFG_TUI_RUNS"
+LIVENESS = ("new", "running", "dead", "finished", "stopped", "failed")
+"""What a run is doing: its status's state, ``new`` before the first status, ``dead`` for a
+``running`` run whose process is gone."""
+
+__all__ = ["RunConfig", "RunDir", "RunError", "RunStatus"]
 
 
 def default_runs_folder() -> Path:
@@ -31,11 +34,11 @@ def default_runs_folder() -> Path:
     return Path(os.environ.get(RUNS_ENV) or "runs")
 
 
-class RunError(ValueError):
-    """A folder that is not a usable run; the message is one line."""
-
-
 def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists and is not a zombie; never true for pid 0 or below
+    (``kill`` would mean a process group, or every process, there)."""
+    if pid <= 0:
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -50,6 +53,8 @@ def pid_alive(pid: int) -> bool:
 
 
 class RunDir:
+    """A run directory's paths, and typed reads and atomic writes of its files."""
+
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
 
@@ -59,18 +64,18 @@ class RunDir:
     model_path = property(lambda self: self.path / "checkpoints" / "model.safetensors")
     state_path = property(lambda self: self.path / "checkpoints" / "train-state.safetensors")
     previews = property(lambda self: self.path / "previews")
+    log_path = property(lambda self: self.path / "train.log")
 
     @classmethod
-    def create(cls, path: str | os.PathLike, config: dict) -> RunDir:
+    def create(cls, path: str | os.PathLike, config: RunConfig) -> RunDir:
         """A new run at ``path``, which must not exist or be an empty folder."""
         run = cls(path)
-        # A train.log alone is allowed: the app opens it before it launches the trainer.
-        if run.path.exists() and (not run.path.is_dir() or set(os.listdir(run.path)) - {"train.log"}):
-            raise RunError(f"{run.path} already exists and is not empty; choose another --run-dir")
+        if run.path.exists() and (not run.path.is_dir() or os.listdir(run.path)):
+            raise RunError(f"{run.path} already exists and is not empty; choose another run folder")
         try:
             (run.path / "checkpoints").mkdir(parents=True, exist_ok=True)
             run.previews.mkdir(exist_ok=True)
-            run.write_json(run.config_path, config)
+            run.write_config(config)
         except OSError as e:
             raise RunError(f"cannot create the run directory {run.path}: {e.strerror or e}") from None
         return run
@@ -86,11 +91,20 @@ class RunDir:
         run.config()  # validates
         return run
 
-    def config(self) -> dict:
-        return self._read_json(self.config_path)
+    def config(self) -> RunConfig:
+        return RunConfig.from_dict(self._read_json(self.config_path), self.config_path)
 
-    def status(self) -> dict:
-        return self._read_json(self.status_path) if self.status_path.exists() else {}
+    def write_config(self, config: RunConfig) -> None:
+        self._write_json(self.config_path, config.to_dict())
+
+    def status(self) -> RunStatus | None:
+        """The last status written, or None before the first."""
+        if not self.status_path.exists():
+            return None
+        return RunStatus.from_dict(self._read_json(self.status_path), self.status_path)
+
+    def write_status(self, status: RunStatus) -> None:
+        self._write_json(self.status_path, status.to_dict())
 
     def _read_json(self, path: Path) -> dict:
         try:
@@ -102,27 +116,8 @@ class RunDir:
         return value
 
     @staticmethod
-    def write_json(path: Path, value: dict) -> None:
+    def _write_json(path: Path, value: dict) -> None:
         atomic_write_text(path, json.dumps(value, indent=2) + "\n")
-
-    def write_status(self, state: str, step: int, total: int, **extra: object) -> dict:
-        now = time.time()
-        try:
-            started = self.status().get("started", now)
-        except RunError:
-            started = now
-        status = {
-            "state": state,
-            "pid": os.getpid(),
-            "host": socket.gethostname(),
-            "step": step,
-            "total_steps": total,
-            "started": started,
-            "updated": now,
-            **extra,
-        }
-        self.write_json(self.status_path, status)
-        return status
 
     def append_metrics(self, record: dict) -> None:
         line = (json.dumps(record) + "\n").encode()
@@ -136,13 +131,7 @@ class RunDir:
         """Every complete record of metrics.jsonl (a torn last line is skipped)."""
         if not self.metrics_path.exists():
             return []
-        records = []
-        for line in self.metrics_path.read_text().splitlines():
-            try:
-                records.append(json.loads(line))
-            except ValueError:
-                continue
-        return records
+        return _records(self.metrics_path.read_text())
 
     def truncate_metrics(self, step: int) -> list[dict]:
         """Keep only the records up to ``step`` (for a resume from that step's checkpoint)."""
@@ -151,13 +140,34 @@ class RunDir:
         return kept
 
     def liveness(self) -> str:
-        """The status's state, except that a ``running`` run whose process is gone is ``dead``."""
+        """One of :data:`LIVENESS`; :class:`RunError` if status.json is unreadable."""
         status = self.status()
-        state = status.get("state", "new")
-        same_host = status.get("host") == socket.gethostname()
-        if state == "running" and same_host and not pid_alive(int(status.get("pid", -1))):
+        if status is None:
+            return "new"
+        if status.state == "running" and status.on_this_host and not pid_alive(status.pid):
             return "dead"
-        return state
+        return status.state
+
+    def last_log_line(self) -> str:
+        """The last non-empty line of train.log (what a trainer that exited early said)."""
+        try:
+            lines = self.log_path.read_text(errors="replace").strip().splitlines()
+        except OSError:
+            return ""
+        return lines[-1] if lines else ""
+
+
+def _records(text: str) -> list[dict]:
+    """The JSON objects of complete lines; a torn or foreign line is skipped."""
+    records = []
+    for line in text.splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict):
+            records.append(record)
+    return records
 
 
 def find_runs(folder: str | os.PathLike) -> list[RunDir]:
@@ -209,10 +219,4 @@ class MetricsTail:
             chunk = f.read(size - self.offset)
         complete = chunk[: chunk.rfind(b"\n") + 1]
         self.offset += len(complete)
-        records = []
-        for line in complete.decode("utf-8", "replace").splitlines():
-            try:
-                records.append(json.loads(line))
-            except ValueError:
-                continue
-        return records
+        return _records(complete.decode("utf-8", "replace"))

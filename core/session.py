@@ -17,7 +17,7 @@ import torch
 
 from core.checkpoint import save_checkpoint, save_tensors
 from core.images import grid_figure, guidance_title, save_png
-from core.runs import RunDir
+from core.runs import RunDir, RunError, RunStatus
 from core.sampling import generate
 from core.trainer import CFGTrainer
 
@@ -76,17 +76,27 @@ class TrainingSession:
         world = self.trainer.ranks.world_size
         return str(self.trainer.device) if world == 1 else f"{self.trainer.device.type} × {world}"
 
-    def _status(self, state: str, **extra: object) -> None:
+    def _status(self, state: str, reason: str | None = None) -> None:
+        previous = self._previous_status()
         self.run.write_status(
-            state,
-            self.trainer.step,
-            self.total,
-            checkpoint_step=self.checkpoint_step,
-            device=self._device_label(),
-            last_loss=self.last.get("loss"),
-            elapsed=self.last.get("elapsed", self.elapsed_before),
-            **extra,
+            RunStatus.now(
+                state,
+                self.trainer.step,
+                self.total,
+                started=previous.started if previous else None,
+                checkpoint_step=self.checkpoint_step,
+                device=self._device_label(),
+                last_loss=self.last.get("loss"),
+                elapsed=self.last.get("elapsed", self.elapsed_before),
+                reason=reason,
+            )
         )
+
+    def _previous_status(self) -> RunStatus | None:
+        try:
+            return self.run.status()
+        except RunError:
+            return None  # unreadable: this run's own status replaces it
 
     def _on_step(self, step: int, loss: float, on_log: Callable[[dict], None]) -> bool:
         if not math.isfinite(loss):

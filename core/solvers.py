@@ -78,16 +78,26 @@ def make_step(
         if path is None:
             raise ValueError("the sde solver needs the probability path")
         return euler_maruyama(path, noise, generator)
-    if solver not in ODE_STEPS:
+    return ODE_STEPS[check_solver(solver)]
+
+
+def check_solver(solver: str) -> str:
+    """``solver`` if it is one of :data:`SOLVERS`, else a one-line ValueError."""
+    if solver not in SOLVERS:
         raise ValueError(f"unknown solver {solver!r}; choose from {', '.join(SOLVERS)}")
-    return ODE_STEPS[solver]
+    return solver
+
+
+def check_steps(steps: int) -> int:
+    """A step count of a solver: 1 or more."""
+    if steps < 1:
+        raise ValueError(f"steps must be at least 1, not {steps}")
+    return steps
 
 
 def time_grid(steps: int, device: torch.device | str | None = None) -> Tensor:
     """``linspace(0, 1, steps + 1)``: ``steps`` intervals from noise to data."""
-    if steps < 1:
-        raise ValueError(f"steps must be at least 1, got {steps}")
-    return torch.linspace(0.0, 1.0, steps + 1, device=device)
+    return torch.linspace(0.0, 1.0, check_steps(steps) + 1, device=device)
 
 
 @torch.inference_mode()

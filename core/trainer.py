@@ -24,6 +24,7 @@ from torch import Tensor, nn
 from core.data import ImageBatches
 from core.distributed import ONE_PROCESS, Ranks, all_sum, convert_sync_batchnorm, step_seed
 from core.path import GaussianPath
+from core.schedules import SCHEDULES
 from core.unet import UNet, UNetConfig
 
 
@@ -48,20 +49,39 @@ class TrainConfig:
     sync_bn: bool = False  # with several processes: BatchNorm statistics of the global batch
 
     def __post_init__(self) -> None:
-        checks = {
-            "steps": self.steps >= 1,
-            "batch_size": self.batch_size >= 1,
-            "lr": 0 < self.lr < math.inf,
-            "eta": 0 <= self.eta < 1,
-            "ema_decay": 0 <= self.ema_decay < 1,
-            "grad_clip": 0 <= self.grad_clip < math.inf,
-        }
-        bad = [f"{k}={getattr(self, k)!r}" for k, ok in checks.items() if not ok]
-        if bad:
-            raise ValueError(f"invalid training settings: {', '.join(bad)}")
+        """The one check of training settings; the first bad one is named in one line."""
+        checks = (
+            ("steps", self.steps >= 1, "must be at least 1"),
+            ("batch size", self.batch_size >= 1, "must be at least 1"),
+            ("learning rate", 0 < self.lr < math.inf, "must be a finite number above 0"),
+            ("eta", 0 <= self.eta < 1, "(the probability of a null label) must be in [0, 1)"),
+            ("EMA decay", 0 <= self.ema_decay < 1, "must be in [0, 1) (0 = off)"),
+            ("gradient clip", 0 <= self.grad_clip < math.inf, "must be a finite number, 0 or more (0 = off)"),
+            ("schedule", self.schedule in SCHEDULES, f"must be one of {', '.join(SCHEDULES)}"),
+        )
+        values = (
+            self.steps,
+            self.batch_size,
+            self.lr,
+            self.eta,
+            self.ema_decay,
+            self.grad_clip,
+            self.schedule,
+        )
+        for (name, ok, rule), value in zip(checks, values, strict=True):
+            if not ok:
+                raise ValueError(f"{name} {rule}, not {value!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        """From ``to_dict``'s output; keys added since an older file default to the lab's values."""
+        unknown = sorted(set(d) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise ValueError(f"unknown training settings: {', '.join(unknown)}")
+        return cls(**d)
 
 
 def native_bf16(device: torch.device) -> bool:

@@ -12,6 +12,8 @@ import pytest
 import torch
 
 from core.data import ImageBatches
+from core.run_files import DataInfo, RunConfig
+from core.trainer import TrainConfig
 from core.unet import UNetConfig
 
 TINY = UNetConfig(
@@ -32,6 +34,11 @@ def bars(n: int, size: int = 16, seed: int = 0, width: int = 2) -> ImageBatches:
         else:
             images[i, 0, 2:-2, rows] = 1
     return ImageBatches(images, labels)
+
+
+def run_config(steps: int = 50, batch_size: int = 16) -> RunConfig:
+    """A run's config.json for runs that tests make by hand (no data are read)."""
+    return RunConfig("cpu", TINY, TrainConfig(steps, batch_size), DataInfo("mnist", "", 64, "0" * 64))
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from core.metrics import save_classifier, train_classifier
 from core.trainer import new_model
 from tests.test_app_sample import SMALL
 from tui.app import CfgTuiApp
+from tui.settings import AppSettings
 
 
 @pytest.mark.asyncio
@@ -18,7 +19,7 @@ async def test_eval_in_the_app(tmp_path: Path, data_root: Path) -> None:
     model = save_checkpoint(tmp_path / "small.safetensors", new_model(SMALL, seed=0))
     train, _ = load_split("mnist", "train", data_root, log=lambda s: None)
     classifier = save_classifier(tmp_path / "clf.safetensors", train_classifier(train, epochs=1), {})
-    app = CfgTuiApp(runs_folder=tmp_path / "runs", checkpoint=model, data_root=data_root)
+    app = CfgTuiApp(AppSettings(runs_folder=tmp_path / "runs", checkpoint=model, data_root=data_root))
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("ctrl+n")
         await pilot.pause()

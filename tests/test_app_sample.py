@@ -13,8 +13,10 @@ from core.unet import UNetConfig
 from tui.app import CfgTuiApp
 from tui.screens.export import ExportScreen
 from tui.screens.sample import SampleScreen
+from tui.settings import AppSettings
 from tui.widgets.digit_picker import DigitPicker
-from tui.widgets.image_grid import PAD, ImageGrid, mosaic
+from core.images import PAD, mosaic
+from tui.widgets.image_grid import ImageGrid
 
 SMALL = UNetConfig(channels=(8, 16), num_residual_layers=1, t_embed_dim=8, y_embed_dim=8)
 
@@ -28,7 +30,7 @@ def small_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def _app(checkpoint: Path, tmp_path: Path) -> CfgTuiApp:
-    return CfgTuiApp(runs_folder=Path("runs"), checkpoint=checkpoint)
+    return CfgTuiApp(AppSettings(runs_folder=Path("runs"), checkpoint=checkpoint))
 
 
 async def _fill(app: CfgTuiApp, **fields: str) -> None:

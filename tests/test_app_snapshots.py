@@ -14,6 +14,7 @@ from core.runs import RunDir
 from core.trainer import new_model
 from core.unet import UNetConfig
 from tui.app import CfgTuiApp
+from tui.settings import AppSettings
 from tui.widgets.image_grid import ImageGrid
 
 SMALL = UNetConfig(channels=(8, 16), num_residual_layers=1, t_embed_dim=8, y_embed_dim=8)
@@ -25,7 +26,7 @@ def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CfgTuiApp:
     """The app on a tiny model and an empty runs folder, at relative paths."""
     monkeypatch.chdir(tmp_path)
     save_checkpoint(tmp_path / "small.safetensors", new_model(SMALL, seed=0).eval())
-    return CfgTuiApp(runs_folder=Path("runs"), checkpoint=Path("small.safetensors"))
+    return CfgTuiApp(AppSettings(runs_folder=Path("runs"), checkpoint=Path("small.safetensors")))
 
 
 @pytest.mark.parametrize("size", SIZES, ids=["80x24", "160x48"])

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,11 +17,12 @@ from textual.pilot import Pilot
 from textual.widgets import Input, Select, Static
 
 import tui.screens.train as train_screen
-from core.runs import RunDir, pid_alive
-from tests.conftest import TINY_TRAIN, cli
+from core.lifecycle import ask_to_stop
+from core.runs import RunDir, RunStatus, pid_alive
+from tests.conftest import TINY_TRAIN, cli, run_config
 from tui.app import CfgTuiApp
-from tui.launcher import stop_training
 from tui.screens.train import TrainScreen
+from tui.settings import AppSettings
 from tui.widgets.loss_chart import LossChart
 from tui.widgets.run_list import RunList
 
@@ -90,13 +91,15 @@ async def start_long_run(pilot: Pilot, screen: TrainScreen, runs: Path) -> RunDi
     screen.query_one("#steps", Input).focus()
     await pilot.press(*LONG_RUN)
     await pilot.press("ctrl+g")
+    await pilot.app.workers.wait_for_complete()  # the run is created in a worker (it reads the data)
     await pilot.pause()
     (path,) = runs.iterdir()
     return RunDir(path)
 
 
 def state_of(run: RunDir) -> str:
-    return run.status().get("state", "new") if run.status_path.exists() else "new"
+    status = run.status()
+    return status.state if status else "new"
 
 
 @pytest.mark.asyncio
@@ -105,7 +108,7 @@ async def test_start_follow_and_stop_a_tiny_run(
     tmp_path: Path, data_root: Path, cli_env: dict, launched: list, processes: int, precision: str
 ) -> None:
     runs = tmp_path / "runs"
-    app = CfgTuiApp(runs_folder=runs, data_root=data_root)
+    app = CfgTuiApp(AppSettings(runs_folder=runs, data_root=data_root))
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await open_train(pilot)
         screen.query_one("#nproc", Input).value = str(processes)
@@ -116,11 +119,11 @@ async def test_start_follow_and_stop_a_tiny_run(
         await wait_for(pilot, lambda: len(chart.points) >= 2, "two loss values in the chart")
         assert "running" in stats_text(screen)
         config = run.config()
-        assert config["train"]["batch_size"] == 16 and config["train"]["steps"] == int(LONG_RUN)
-        assert config["data"]["root"] == str(data_root) and config["preset"] == "cpu"
-        assert config["processes"] == processes and run.status()["device"].startswith("cpu")
-        assert config["train"]["bf16"] == (precision == "bf16")
-        assert ("× 2" in run.status()["device"]) == (processes == 2)
+        assert config.train.batch_size == 16 and config.train.steps == int(LONG_RUN)
+        assert config.data.root == str(data_root) and config.preset == "cpu"
+        assert config.processes == processes and run.status().device.startswith("cpu")
+        assert config.train.bf16 == (precision == "bf16")
+        assert ("× 2" in run.status().device) == (processes == 2)
         await pilot.press("ctrl+x")
         await wait_for(pilot, lambda: state_of(run) == "stopped", "status.json to say stopped", timeout=60)
         await wait_for(pilot, lambda: "stopped" in stats_text(screen), "the screen to say stopped", 10)
@@ -147,7 +150,7 @@ async def test_bad_field_is_one_error_line_and_launches_nothing(
     tmp_path: Path, launched: list, field: str, text: str, named: str
 ) -> None:
     runs = tmp_path / "runs"
-    app = CfgTuiApp(runs_folder=runs)
+    app = CfgTuiApp(AppSettings(runs_folder=runs))
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await open_train(pilot)
         seen = record_notifications(app)
@@ -165,7 +168,7 @@ async def test_a_trainer_that_exits_early_says_why(
 ) -> None:
     """The cpu preset's batch of 128 exceeds the 64 made-up images: the trainer's own message shows."""
     runs = tmp_path / "runs"
-    app = CfgTuiApp(runs_folder=runs, data_root=data_root)
+    app = CfgTuiApp(AppSettings(runs_folder=runs, data_root=data_root))
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await open_train(pilot)
         seen = record_notifications(app)
@@ -181,15 +184,8 @@ def make_dead_run(path: Path) -> RunDir:
     """A run whose status says running, though its process is gone (killed without a word)."""
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
-    run = RunDir.create(path, {"train": {"batch_size": 16, "steps": 50}})
-    status = {
-        "state": "running",
-        "pid": gone.pid,
-        "host": socket.gethostname(),
-        "step": 10,
-        "total_steps": 50,
-    }
-    RunDir.write_json(run.status_path, status)
+    run = RunDir.create(path, run_config(steps=50, batch_size=16))
+    run.write_status(dataclasses.replace(RunStatus.now("running", 10, 50), pid=gone.pid))
     return run
 
 
@@ -213,7 +209,7 @@ async def test_run_list_shows_states_and_acts_on_the_selected_run(
             return 0
 
     monkeypatch.setattr(train_screen, "launch_training", lambda args, path: launches.append(args) or Exited())
-    app = CfgTuiApp(runs_folder=runs, data_root=data_root)
+    app = CfgTuiApp(AppSettings(runs_folder=runs, data_root=data_root))
     opened: list[Path] = []
     app.open_in_sample = opened.append  # type: ignore[method-assign]
     async with app.run_test(size=(80, 24)) as pilot:
@@ -253,20 +249,22 @@ async def test_reopened_app_follows_the_run_that_kept_running(
     tmp_path: Path, data_root: Path, cli_env: dict, launched: list
 ) -> None:
     runs = tmp_path / "runs"
-    async with CfgTuiApp(runs_folder=runs, data_root=data_root).run_test(size=(80, 24)) as pilot:
+    async with CfgTuiApp(AppSettings(runs_folder=runs, data_root=data_root)).run_test(size=(80, 24)) as pilot:
         screen = await open_train(pilot)
         run = await start_long_run(pilot, screen, runs)
         await wait_for(pilot, lambda: state_of(run) == "running", "the run to start")
-    pid = int(run.status()["pid"])
+    pid = run.status().pid
     assert pid_alive(pid) and run.liveness() == "running"  # the app is gone, the training is not
 
-    async with CfgTuiApp(runs_folder=runs, data_root=data_root).run_test(size=(160, 48)) as pilot:
+    async with CfgTuiApp(AppSettings(runs_folder=runs, data_root=data_root)).run_test(
+        size=(160, 48)
+    ) as pilot:
         screen = await open_train(pilot)
         assert screen.followed is not None and screen.followed.path == run.path
         chart = screen.query_one(LossChart)
         await wait_for(pilot, lambda: len(chart.points) >= 1, "the chart to fill again")
         assert "running" in stats_text(screen)
-    assert stop_training(run)
+    assert ask_to_stop(run)
     assert launched[0].wait(timeout=60) == 0 and run.liveness() == "stopped"
 
 

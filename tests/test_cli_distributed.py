@@ -36,9 +36,9 @@ def test_two_processes_train_like_one_and_their_checkpoint_samples_in_one(
     double = _train(tmp_path / "two", env, "--nproc", "2")
 
     run = RunDir(tmp_path / "two")
-    assert run.config()["processes"] == 2 and run.config()["train"]["batch_size"] == 32
+    assert run.config().processes == 2 and run.config().train.batch_size == 32
     status = run.status()
-    assert (status["state"], status["step"], status["device"]) == ("finished", 300, "cpu × 2")
+    assert (status.state, status.step, status.device) == ("finished", 300, "cpu × 2")
     assert [r["step"] for r in double] == list(range(10, 301, 10))
     assert run.model_path.is_file() and run.state_path.is_file() and list(run.previews.glob("*.png"))
 
@@ -80,8 +80,8 @@ def test_a_two_process_run_stopped_by_ctrl_c_resumes_to_the_uninterrupted_weight
     out, err = launcher.communicate(timeout=120)
     assert launcher.returncode == 0 and "Traceback" not in err, err[-2000:]
     status = RunDir(stopped).status()
-    assert status["state"] == "stopped" and 20 <= status["step"] < 200, status
-    assert status["checkpoint_step"] == status["step"] and "--resume" in out
+    assert status.state == "stopped" and 20 <= status.step < 200, status
+    assert status.checkpoint_step == status.step and "--resume" in out
 
     resumed = cli("train", "--resume", str(stopped), "--nproc", "2", "--log-every", "5", env=cli_env)
     assert resumed.returncode == 0, resumed.stderr[-2000:]

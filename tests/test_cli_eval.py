@@ -64,10 +64,10 @@ def test_sweep_writes_json_csv_and_charts(files: dict, capsys: pytest.CaptureFix
 def test_eval_bad_input_exits_2(files: dict, capsys: pytest.CaptureFixture) -> None:
     base = ["--checkpoint", files["model"], "--per-class", "2", "--steps", "1"]
     for args, message in [
-        (["eval", *base, "--solver", "rk4"], "--solver must be one of"),
+        (["eval", *base, "--solver", "rk4"], "--solver: unknown solver 'rk4'"),
         (["eval", *base, "--classifier", files["model"]], "is not a cfg-tui classifier"),
         (["eval", *base, "--classifier", files["classifier"], "--guidance", "x"], "is not a number"),
-        (["sweep", *base[:2], "--solvers", "rk4"], "unknown rk4"),
+        (["sweep", *base[:2], "--solvers", "rk4"], "--solvers: unknown solver 'rk4'"),
     ]:
         code, _, err = invoke(capsys, *args)
         assert code == 2 and len(err.strip().splitlines()) == 1 and message in err, (args, err)

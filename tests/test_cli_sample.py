@@ -127,7 +127,7 @@ BAD_SAMPLES = [
     (["--steps", "-3"], "--steps"),
     (["--steps", "nan"], "--steps"),
     (["--per-class", "0"], "--per-class"),
-    (["--solver", "rk4"], "--solver must be one of"),
+    (["--solver", "rk4"], "--solver: unknown solver 'rk4'"),
     (["--checkpoint", "{dir}/missing.safetensors"], "checkpoint not found"),
     (["--checkpoint", "{corrupt}"], "not a readable safetensors file"),
     (["--checkpoint", "{mismatched}"], "tensors do not match the configuration"),
@@ -153,16 +153,16 @@ def test_bad_sample_input_is_one_line_and_exit_2(
 
 
 BAD_TRAINING = [
-    (["--lr", "nan"], "lr=nan"),
-    (["--eta", "1.5"], "eta=1.5"),
-    (["--preset", "huge"], "--preset must be"),
+    (["--lr", "nan"], "learning rate must be a finite number above 0, not nan"),
+    (["--eta", "1.5"], "eta (the probability of a null label) must be in [0, 1), not 1.5"),
+    (["--preset", "huge"], "preset must be auto, seed, cpu, not 'huge'"),
     (["--channels", "8,x"], "comma-separated integers"),
-    (["--schedule", "cubic"], "--schedule must be"),
+    (["--schedule", "cubic"], "schedule must be one of linear, cosine"),
     (["--batch-size", "1000"], "exceeds the 64 training images"),
-    (["--steps", "0"], "--steps"),
+    (["--steps", "0"], "steps must be at least 1, not 0"),
     (["--nproc", "2", "--batch-size", "1000"], "exceeds the 64 training images"),
     (["--nproc", "2", "--batch-size", "1"], "less than one image per process"),
-    (["--nproc", "0"], "--nproc"),
+    (["--nproc", "0"], "processes must be at least 1, not 0"),
 ]
 
 
@@ -191,7 +191,7 @@ def test_bad_resumes_change_no_file(tmp_path: Path, cli_env: dict, capsys: pytes
         code, _, err = invoke(capsys, "train", *args)
         assert code == 2 and len(err.strip().splitlines()) == 1 and message in err, (args, err)
     assert _tree_hash(finished) == before
-    assert RunDir(finished).status()["state"] == "finished"
+    assert RunDir(finished).status().state == "finished"
 
 
 def test_other_commands_refuse_bad_input(

@@ -13,7 +13,7 @@ from core.checkpoint import load_checkpoint, read_tensors
 from core.runs import RunDir
 from core.session import SessionOptions, TrainingSession
 from core.trainer import CFGTrainer, TrainConfig, new_model
-from tests.conftest import TINY, TINY_TRAIN, bars, cli
+from tests.conftest import TINY, TINY_TRAIN, bars, cli, run_config
 
 
 def _spawn(run: Path, steps: int, env: dict[str, str], *extra: str) -> subprocess.Popen:
@@ -76,7 +76,7 @@ def test_sigkill_leaves_a_dead_but_resumable_run(tmp_path: Path, cli_env: dict) 
     process.kill()
     process.wait()
     status = RunDir(run).status()
-    assert status["state"] == "running"  # as the killed process left it
+    assert status.state == "running"  # as the killed process left it
     assert RunDir(run).liveness() == "dead"
     listing = cli("runs", str(tmp_path), env=cli_env)
     assert "dead" in listing.stdout
@@ -84,7 +84,7 @@ def test_sigkill_leaves_a_dead_but_resumable_run(tmp_path: Path, cli_env: dict) 
     assert all(isinstance(r["step"], int) for r in RunDir(run).metrics())
     resumed = cli("train", "--resume", str(run), env=cli_env)
     assert resumed.returncode == 0, resumed.stderr
-    assert RunDir(run).status()["state"] == "finished" and RunDir(run).status()["step"] == 1000
+    assert RunDir(run).status().state == "finished" and RunDir(run).status().step == 1000
     steps = [r["step"] for r in RunDir(run).metrics()]
     assert steps == sorted(set(steps)) and steps[-1] == 1000  # no step logged twice
 
@@ -101,9 +101,9 @@ def test_sigint_checkpoints_and_resume_equals_an_uninterrupted_run(tmp_path: Pat
     out, err = process.communicate(timeout=120)
     assert process.returncode == 0, err
     status = RunDir(stopped).status()
-    assert status["state"] == "stopped", status
-    k = status["step"]
-    assert 25 <= k < 300 and status["checkpoint_step"] == k and f"--resume {stopped}" in out
+    assert status.state == "stopped", status
+    k = status.step
+    assert 25 <= k < 300 and status.checkpoint_step == k and f"--resume {stopped}" in out
     assert read_tensors(RunDir(stopped).state_path)[1]["step"] == str(k)
     resumed = cli("train", "--resume", str(stopped), env=cli_env)
     assert resumed.returncode == 0, resumed.stderr
@@ -127,12 +127,12 @@ def test_non_finite_loss_fails_the_run_and_keeps_the_last_good_checkpoint(tmp_pa
     trainer = CFGTrainer(new_model(TINY, 0), bars(64), config)
     real_loss = trainer.loss
     trainer.loss = lambda z, y: real_loss(z, y) * (float("nan") if trainer.step >= 14 else 1.0)
-    run = RunDir.create(tmp_path / "run", {"note": "test"})
+    run = RunDir.create(tmp_path / "run", run_config())
     session = TrainingSession(run, trainer, SessionOptions(checkpoint_every=10, preview_every=0, log_every=5))
     assert session.run_until_done(lambda: False, lambda record: None) == "failed"
     status = run.status()
-    assert status["state"] == "failed" and status["reason"] == "loss became nan at step 15"
-    assert status["checkpoint_step"] == 10
+    assert status.state == "failed" and status.reason == "loss became nan at step 15"
+    assert status.checkpoint_step == 10
     assert read_tensors(run.state_path)[1]["step"] == "10"
     model, _ = load_checkpoint(run.model_path)
     assert all(torch.isfinite(p).all() for p in model.parameters())

@@ -5,7 +5,8 @@ import pytest
 import torch
 from PIL import Image
 
-from core.images import PAD, grid_figure, half_block_pairs, save_png, shade_text, tile, to_uint8
+from core.images import PAD, grid_figure, save_png, tile, to_uint8
+from tui.art import half_block_pairs, shade_text
 
 
 def test_to_uint8_maps_minus_one_to_black_and_one_to_white() -> None:

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import os
 import subprocess
@@ -6,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from core.runs import MetricsTail, RunDir, RunError, checkpoint_file, find_runs
+from core.runs import MetricsTail, RunDir, RunError, RunStatus, checkpoint_file, find_runs
+from tests.conftest import run_config
 
 
 def test_metrics_tail_reads_only_complete_new_lines(tmp_path: Path) -> None:
-    run = RunDir.create(tmp_path / "run", {"x": 1})
+    run = RunDir.create(tmp_path / "run", run_config())
     tail = MetricsTail(run.metrics_path)
     assert tail.read_new() == []
     run.append_metrics({"step": 1, "loss": 1.0})
@@ -27,7 +29,7 @@ def test_metrics_tail_reads_only_complete_new_lines(tmp_path: Path) -> None:
 
 
 def test_torn_last_line_is_skipped_by_readers(tmp_path: Path) -> None:
-    run = RunDir.create(tmp_path / "run", {})
+    run = RunDir.create(tmp_path / "run", run_config())
     run.append_metrics({"step": 1})
     with run.metrics_path.open("a") as f:
         f.write('{"step": 2')
@@ -35,28 +37,29 @@ def test_torn_last_line_is_skipped_by_readers(tmp_path: Path) -> None:
 
 
 def test_liveness_tells_running_from_dead(tmp_path: Path) -> None:
-    run = RunDir.create(tmp_path / "run", {})
-    run.write_status("running", 5, 10)
+    run = RunDir.create(tmp_path / "run", run_config())
+    run.write_status(RunStatus.now("running", 5, 10))
     assert run.liveness() == "running"  # this process
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     child.wait()
-    status = {**run.status(), "pid": child.pid}
-    RunDir.write_json(run.status_path, status)
+    run.write_status(dataclasses.replace(run.status(), pid=child.pid))
     assert run.liveness() == "dead"
-    run.write_status("stopped", 5, 10)
+    for pid in (0, -1):  # never taken for a live process (os.kill would signal a group, or all)
+        run.write_status(dataclasses.replace(run.status(), pid=pid))
+        assert run.liveness() == "dead"
+    run.write_status(RunStatus.now("stopped", 5, 10))
     assert run.liveness() == "stopped"
 
 
 def test_create_open_and_find(tmp_path: Path) -> None:
-    RunDir.create(tmp_path / "a", {"n": 1})
+    RunDir.create(tmp_path / "a", run_config(steps=1))
     (tmp_path / "b").mkdir()
-    (tmp_path / "b" / "train.log").write_text("launching")
-    RunDir.create(tmp_path / "b", {"n": 2})  # a train.log alone does not block a new run
+    RunDir.create(tmp_path / "b", run_config(steps=2))  # an empty folder may become a run
     (tmp_path / "not-a-run").mkdir()
     os.utime(tmp_path / "a" / "config.json", (1, 1))
     assert [r.path.name for r in find_runs(tmp_path)] == ["b", "a"]
     with pytest.raises(RunError, match="already exists and is not empty"):
-        RunDir.create(tmp_path / "a", {})
+        RunDir.create(tmp_path / "a", run_config())
     with pytest.raises(RunError, match="is not a run"):
         RunDir.open(tmp_path / "not-a-run")
     (tmp_path / "a" / "config.json").write_text("[1, 2")
@@ -64,4 +67,4 @@ def test_create_open_and_find(tmp_path: Path) -> None:
         RunDir.open(tmp_path / "a")
     with pytest.raises(RunError, match="has no checkpoint yet"):
         checkpoint_file(tmp_path / "b")
-    assert json.loads((tmp_path / "b" / "config.json").read_text()) == {"n": 2}
+    assert json.loads((tmp_path / "b" / "config.json").read_text())["train"]["steps"] == 2

@@ -1,4 +1,4 @@
-"""The cfg-tui terminal app: a Train screen and a Sample screen over ``core`` and run directories."""
+"""The cfg-tui terminal app: Sample, Train and Evaluate screens over ``core`` and run directories."""
 
 from __future__ import annotations
 
@@ -9,38 +9,46 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
-from core.assets import BUNDLED_MODEL
-from core.runs import default_runs_folder
 from tui.screens.evaluate import EvaluateScreen
 from tui.screens.help import HelpScreen
 from tui.screens.sample import SampleScreen
 from tui.screens.train import TrainScreen
+from tui.settings import AppSettings
 
 
 class CfgTuiApp(App[None]):
-    """Train on the left of your SSH session, sample on the right; every action has a key."""
+    """Sample from a model, train one and watch it, measure it; every action has a key."""
 
     TITLE = "cfg-tui"
     CSS_PATH = "cfg_tui.tcss"
     MODES = {"train": TrainScreen, "sample": SampleScreen, "evaluate": EvaluateScreen}
     DEFAULT_MODE = "sample"
     BINDINGS = [
-        Binding("ctrl+t", "switch_mode('train')", "Train", priority=True),
-        Binding("ctrl+s", "switch_mode('sample')", "Sample", priority=True),
-        Binding("ctrl+n", "switch_mode('evaluate')", "Eval", priority=True),
-        Binding("f1", "help", "Help"),
-        Binding("question_mark", "help", "Help", show=False),
+        Binding("ctrl+t", "switch_mode('train')", "Train", priority=True, tooltip="Train screen"),
+        Binding("ctrl+s", "switch_mode('sample')", "Sample", priority=True, tooltip="Sample screen"),
+        Binding(
+            "ctrl+n",
+            "switch_mode('evaluate')",
+            "Eval",
+            priority=True,
+            tooltip="Evaluate screen (accuracy, Fréchet distance, diversity)",
+        ),
+        Binding("f1", "help", "Help", tooltip="this help"),
+        Binding("question_mark", "help", "Help", show=False, tooltip="this help"),
         # Not in the footer, to leave room at 80 columns; the help screen lists it.
-        Binding("ctrl+q", "quit", "Quit", priority=True, show=False),
+        Binding(
+            "ctrl+q",
+            "quit",
+            "Quit",
+            priority=True,
+            show=False,
+            tooltip="quit (training goes on in its own process)",
+        ),
     ]
 
-    def __init__(
-        self, runs_folder: Path | None = None, checkpoint: Path | None = None, data_root: Path | None = None
-    ) -> None:
+    def __init__(self, settings: AppSettings | None = None) -> None:
         super().__init__()
-        self.runs_folder = runs_folder or default_runs_folder()
-        self.checkpoint = checkpoint or BUNDLED_MODEL
-        self.data_root = data_root
+        self.settings = settings or AppSettings()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Hide the key of the screen already shown (it would do nothing), leaving room in the footer."""
@@ -48,7 +56,8 @@ class CfgTuiApp(App[None]):
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen())
+            screens = {name: [*mode.BINDINGS, *mode.HELP_KEYS] for name, mode in self.MODES.items()}
+            self.push_screen(HelpScreen(self.BINDINGS, screens))
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
@@ -62,11 +71,11 @@ class CfgTuiApp(App[None]):
             lambda: self.switch_mode("evaluate"),
         )
         yield SystemCommand("Help", "Every key of the app", self.action_help)
-        yield from getattr(screen, "commands", lambda: ())()
+        if isinstance(screen, SampleScreen | TrainScreen | EvaluateScreen):
+            yield from screen.commands()
 
     def open_in_sample(self, checkpoint: Path) -> None:
         """Switch to the Sample screen with ``checkpoint`` selected (used by the Train screen)."""
-        self.checkpoint = checkpoint
         self.switch_mode("sample")
         sample = self.screen
         if isinstance(sample, SampleScreen):

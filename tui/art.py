@@ -15,9 +15,42 @@ from rich.console import Console
 from rich.style import Style
 from rich.text import Text
 
-from core.images import half_block_pairs
+from core.images import PAD
 
 UPPER_HALF = "▀"
+SHADES = " .:-=+*#%@"
+MIN_TILE = 16
+"""Pixels: the smallest tile at which digits stay readable as half-blocks."""
+
+
+def shade_text(pixels: np.ndarray) -> list[str]:
+    """A uint8 ``(H, W)`` image as text, one character per 1×2 pixels (dark → light: " .:-=+*#%@")."""
+    if pixels.shape[0] % 2:
+        pixels = np.vstack([pixels, np.zeros_like(pixels[:1])])
+    pairs = (pixels[0::2].astype(np.uint16) + pixels[1::2]) / 2  # (H/2, W)
+    index = np.minimum((pairs * len(SHADES) / 256).astype(int), len(SHADES) - 1)
+    return ["".join(SHADES[i] for i in row) for row in index]
+
+
+def half_block_pairs(pixels: np.ndarray) -> np.ndarray:
+    """A uint8 ``(H, W)`` image as ``(ceil(H/2), W, 2)`` (upper, lower) pixel pairs: one ``▀`` cell each."""
+    if pixels.shape[0] % 2:
+        pixels = np.vstack([pixels, np.zeros_like(pixels[:1])])
+    return np.stack([pixels[0::2], pixels[1::2]], axis=-1)
+
+
+def halve(images: np.ndarray) -> np.ndarray:
+    """2×2 mean pooling of uint8 ``(N, H, W)``."""
+    n, h, w = images.shape
+    return images.reshape(n, h // 2, 2, w // 2, 2).mean(axis=(2, 4)).round().astype(np.uint8)
+
+
+def fit_tiles(images: np.ndarray, cols: int, columns: int) -> np.ndarray:
+    """uint8 tiles ``(N, H, W)`` at half the resolution, and half again, while ``cols`` of them
+    (with :data:`PAD` around each) are wider than ``columns`` cells, down to :data:`MIN_TILE`."""
+    while PAD + cols * (images.shape[-1] + PAD) > columns and images.shape[-1] >= 2 * MIN_TILE:
+        images = halve(images)
+    return images
 
 
 def _grey(value: int) -> Color:

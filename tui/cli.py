@@ -14,8 +14,10 @@ from rich.table import Table
 from core.checkpoint import CheckpointError
 from core.data import DataError
 from core.runs import RunError
+from core.settings import SettingsError
 from core.unet import MiB, UNet, UNetConfig, model_size_bytes
 from tui.commands import bench, data, eval, path, runs, sample, train
+from tui.commands.common import parse_ints
 
 app = typer.Typer(
     name="cfg-tui",
@@ -32,16 +34,8 @@ app.command()(sample.sample)
 app.command()(path.path)
 app.command()(runs.runs)
 
-USER_ERRORS = (DataError, CheckpointError, RunError)
+USER_ERRORS = (DataError, CheckpointError, RunError, SettingsError)
 """Errors whose message is meant for the user: one line, exit code 2, no traceback."""
-
-
-def _channels(value: str) -> tuple[int, ...]:
-    try:
-        channels = tuple(int(c) for c in value.split(","))
-    except ValueError:
-        raise typer.BadParameter(f"expected comma-separated integers, got {value!r}") from None
-    return channels
 
 
 @app.command()
@@ -52,7 +46,7 @@ def info(
 ) -> None:
     """Show the U-Net's size for a configuration and what this machine can run it on."""
     try:
-        config = UNetConfig(_channels(channels), layers, embed_dim, embed_dim)
+        config = UNetConfig(parse_ints("--channels", channels), layers, embed_dim, embed_dim)
     except ValueError as e:
         raise typer.BadParameter(str(e)) from None
     model = UNet(config)
@@ -84,8 +78,11 @@ def main(
     """
     if ctx.invoked_subcommand is None:
         from tui.app import CfgTuiApp
+        from tui.settings import AppSettings
 
-        CfgTuiApp(runs_folder=runs, checkpoint=checkpoint).run()
+        defaults = AppSettings()
+        settings = AppSettings(runs or defaults.runs_folder, checkpoint or defaults.checkpoint)
+        CfgTuiApp(settings).run()
 
 
 def run(argv: list[str] | None = None) -> None:

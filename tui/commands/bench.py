@@ -21,11 +21,11 @@ from core.bench import (
 )
 from core.data import DATASETS, default_data_root, load_split
 from core.sampling import generate
+from core.settings import resolve_device
 from core.solvers import EVALS_PER_STEP, SOLVERS
 from core.trainer import CFGTrainer, TrainConfig, native_bf16, new_model
 from core.unet import UNetConfig
-from tui.commands.common import resolve_device
-from tui.commands.data import DataRoot, log
+from tui.commands.common import DataRoot, log
 
 app = typer.Typer(help="Benchmarks against the lab's own loops, run side by side.", no_args_is_help=True)
 

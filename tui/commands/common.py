@@ -1,44 +1,65 @@
-"""Option parsing shared by the commands: devices, lists, one-line errors."""
+"""What the commands share: the --data-root option, log lines, option parsing with one-line errors."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import TypeVar
 
-import torch
 import typer
 
-from core import parse as core_parse
+from core.data import DATA_ROOT_ENV
+from core.files import check_writable as core_check_writable
+from core.solvers import check_solver, check_steps
+from tui import parse as tui_parse
 
 T = TypeVar("T")
 
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` → CUDA when present, else the CPU; ``cuda`` without a GPU is a usage error."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name not in ("cpu", "cuda"):
-        raise typer.BadParameter(f"--device must be auto, cpu or cuda, not {name!r}")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise typer.BadParameter("--device cuda: no CUDA device is available here")
-    return torch.device(name)
+DataRoot = typer.Option(
+    None,
+    "--data-root",
+    help=f"Data folder (default: ${DATA_ROOT_ENV}, else the per-user data folder).",
+    show_default=False,
+)
 
 
-def _usage(parse: Callable[..., T], *args: object) -> T:
-    """Run a core parser, turning its ValueError into a usage error (one line, exit 2)."""
+def log(message: str) -> None:
+    """Progress and notes go to stderr, so that stdout stays the command's result."""
+    typer.echo(message, err=True)
+
+
+def _usage(parse: Callable[..., T], *args: object, option: str = "") -> T:
+    """Run a parser or check, turning its ValueError into a usage error (one line, exit 2),
+    prefixed with ``option`` when the message does not name it."""
     try:
         return parse(*args)
     except ValueError as e:
-        raise typer.BadParameter(str(e)) from None
+        raise typer.BadParameter(f"{option}: {e}" if option else str(e)) from None
 
 
 def parse_ints(option: str, value: str) -> tuple[int, ...]:
-    return _usage(core_parse.parse_ints, option, value)
+    return _usage(tui_parse.parse_ints, option, value)
 
 
 def parse_floats(option: str, value: str) -> tuple[float, ...]:
-    return _usage(core_parse.parse_floats, option, value)
+    return _usage(tui_parse.parse_floats, option, value)
 
 
 def parse_labels(value: str, num_classes: int = 10) -> tuple[int, ...]:
-    return _usage(core_parse.parse_labels, "--digits", value, num_classes)
+    return _usage(tui_parse.parse_labels, "--digits", value, num_classes)
+
+
+def check_writable(option: str, path: Path | None) -> None:
+    """Refuse an output path that cannot be written, before any work is done."""
+    if path is not None:
+        _usage(core_check_writable, path, option)
+
+
+def parse_solvers(option: str, value: str) -> list[str]:
+    """Comma-separated solver names, each one of ``core.solvers.SOLVERS``."""
+    return [_usage(check_solver, name.strip(), option=option) for name in value.split(",")]
+
+
+def parse_steps(option: str, value: str) -> list[int]:
+    """Comma-separated step counts, each 1 or more."""
+    return [_usage(check_steps, steps, option=option) for steps in parse_ints(option, value)]

@@ -10,23 +10,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from core.data import DATA_ROOT_ENV, DATASETS, DataError, default_data_root, load_split
+from core.data import DATASETS, DataError, default_data_root, load_split
 from core.data.cache import cache_path
 from core.data.sources import RAW_FILES
+from tui.commands.common import DataRoot, log
 
 app = typer.Typer(help="Fetch MNIST / Fashion-MNIST and show what is in the data root.", no_args_is_help=True)
-
-DataRoot = typer.Option(
-    None,
-    "--data-root",
-    help=f"Data folder (default: ${DATA_ROOT_ENV}, else the per-user data folder).",
-    show_default=False,
-)
-
-
-def log(message: str) -> None:
-    typer.echo(message, err=True)
-
 
 def _names(dataset: str) -> list[str]:
     if dataset == "all":

@@ -15,34 +15,25 @@ from rich.table import Table
 from core.assets import CLASSIFIER
 from core.checkpoint import load_checkpoint
 from core.data import load_split
-from core.evaluation import evaluate_samples, reference_rows, sweep
+from core.evaluation import reference_rows, sweep
 from core.files import atomic_write_text
 from core.images import line_chart, save_png
 from core.metrics import accuracy, load_classifier, save_classifier, train_classifier
 from core.runs import checkpoint_file
+from core.settings import resolve_device
 from core.solvers import SOLVERS
-from tui.commands.common import parse_floats, parse_ints, resolve_device
-from tui.commands.data import DataRoot, log
-from tui.commands.sample import check_writable
+from tui.commands.common import DataRoot, check_writable, log, parse_floats, parse_solvers, parse_steps
+from tui.format import EVAL_COLUMNS, eval_cells, number
 
 app = typer.Typer(help="Measure sample quality: accuracy, Fréchet distance, diversity.")
-
-COLUMNS = ("name", "nfe", "seconds", "accuracy", "confidence", "frechet", "diversity")
-
-
-def _number(value: float | None, digits: int) -> str:
-    return "-" if value is None else f"{value:.{digits}f}"
 
 
 def rows_table(rows: list[dict], title: str) -> Table:
     table = Table(title=title)
-    for column in COLUMNS:
+    for column in EVAL_COLUMNS:
         table.add_column(column, justify="left" if column == "name" else "right", no_wrap=column == "name")
     for row in rows:
-        table.add_row(
-            row["name"], str(row["nfe"]), f"{row['seconds']:.1f}", f"{row['accuracy']:.3f}",
-            f"{row['confidence']:.3f}", _number(row["frechet"], 2), _number(row["diversity"], 3),
-        )  # fmt: skip
+        table.add_row(*eval_cells(row))
     return table
 
 
@@ -73,8 +64,7 @@ def evaluate(
     10,000 MNIST test images."""
     if ctx.invoked_subcommand is not None:
         return
-    if solver not in SOLVERS:
-        raise typer.BadParameter(f"--solver must be one of {', '.join(SOLVERS)}, not {solver!r}")
+    solvers = parse_solvers("--solver", solver)
     scales = parse_floats("--guidance", guidance)
     check_writable("--json", json_out)
     model, classifier_model, real, torch_device = _setup(checkpoint, classifier, device, data_root)
@@ -82,8 +72,7 @@ def evaluate(
     if references:
         train, _ = load_split("mnist", "train", data_root, device=torch_device, log=log)
         rows += reference_rows(classifier_model, real, train, per_class)
-    for w in scales:
-        rows.append(evaluate_samples(model, classifier_model, real, w, solver, steps, per_class, seed))
+    rows += sweep(model, classifier_model, real, scales, solvers, [steps], per_class, seed)
     Console().print(rows_table(rows, f"{per_class} samples per digit against the MNIST test set"))
     if json_out is not None:
         atomic_write_text(json_out, json.dumps(rows, indent=2) + "\n")
@@ -130,13 +119,8 @@ def sweep_command(
 ) -> None:
     """Every guidance × solver × steps cell: quality, NFE and seconds, as JSON, CSV and PNG charts."""
     scales = list(parse_floats("--guidance", guidance))
-    solver_names = [s.strip() for s in solvers.split(",")]
-    unknown = [s for s in solver_names if s not in SOLVERS]
-    if unknown:
-        raise typer.BadParameter(f"--solvers: unknown {', '.join(unknown)}; choose from {', '.join(SOLVERS)}")
-    step_counts = list(parse_ints("--steps", steps))
-    if min(step_counts) < 1:
-        raise typer.BadParameter("--steps must all be at least 1")
+    solver_names = parse_solvers("--solvers", solvers)
+    step_counts = parse_steps("--steps", steps)
     out_dir.mkdir(parents=True, exist_ok=True)
     check_writable("--out-dir", out_dir / "sweep.json")
     model, classifier_model, real, _ = _setup(checkpoint, classifier, device, data_root)
@@ -144,11 +128,11 @@ def sweep_command(
     def report(row: dict) -> None:
         typer.echo(
             f"{row['name']:>22}  nfe {row['nfe']:4d}  {row['seconds']:7.1f} s  "
-            f"accuracy {row['accuracy']:.3f}  frechet {_number(row['frechet'], 2):>8}  "
-            f"diversity {_number(row['diversity'], 3)}"
+            f"accuracy {row['accuracy']:.3f}  frechet {number(row['frechet'], 2):>8}  "
+            f"diversity {number(row['diversity'], 3)}"
         )
 
-    rows = sweep(model, classifier_model, real, scales, solver_names, step_counts, per_class, report)
+    rows = sweep(model, classifier_model, real, scales, solver_names, step_counts, per_class, on_row=report)
     write_sweep(out_dir, rows)
     typer.echo(f"wrote sweep.json, sweep.csv and PNG charts (against w, against NFE) to {out_dir}")
 

@@ -13,9 +13,7 @@ from core.images import PAD, grid_figure, save_png, tile
 from core.path import GaussianPath
 from core.schedules import SCHEDULES
 from tui.art import art_console, half_block_lines, labelled_text
-from tui.commands.common import parse_floats
-from tui.commands.data import DataRoot, log
-from tui.commands.sample import check_writable
+from tui.commands.common import DataRoot, check_writable, log, parse_floats
 
 
 def path(

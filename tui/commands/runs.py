@@ -10,13 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from core.runs import RunError, default_runs_folder, find_runs
-
-
-def age(seconds: float) -> str:
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds / size:.0f}{unit}"
-    return f"{seconds:.0f}s"
+from tui.format import RunRow
 
 
 def runs(
@@ -30,20 +24,8 @@ def runs(
     if not found:
         typer.echo(f"no runs in {folder}")
         return
-    table = Table("run", "state", "step", "last loss", "updated", "device")
+    table = Table(*RunRow.COLUMNS)
     now = time.time()
     for run in found:
-        try:
-            status = run.status()
-        except RunError:
-            status = {}
-        loss = status.get("last_loss")
-        table.add_row(
-            run.path.name,
-            run.liveness() if status else "unreadable",
-            f"{status.get('step', 0)}/{status.get('total_steps', '?')}",
-            f"{loss:.4f}" if isinstance(loss, float) else "-",
-            f"{age(now - status['updated'])} ago" if "updated" in status else "-",
-            str(status.get("device", "-")),
-        )
+        table.add_row(*RunRow.of(run, now).cells())
     Console().print(table)

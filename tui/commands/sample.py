@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
-import numpy as np
 import torch
-import torch.nn.functional as F
 import typer
 
 from core.checkpoint import load_checkpoint
@@ -16,31 +13,19 @@ from core.images import (
     PAD,
     grid_figure,
     guidance_title,
+    mosaic,
     row_names,
     save_png,
     save_samples_npz,
-    shade_text,
-    tile,
+    to_uint8,
 )
 from core.runs import checkpoint_file
 from core.sampling import generate
+from core.settings import resolve_device
 from core.solvers import SOLVERS
 from core.unet import UNet
-from tui.art import art_console, half_block_lines, labelled_text
-from tui.commands.common import parse_floats, parse_labels, resolve_device
-
-
-def check_writable(option: str, path: Path | None) -> None:
-    """Refuse an output path that cannot be written, before any work is done."""
-    if path is None:
-        return
-    folder = path.parent
-    if path.is_dir():
-        raise typer.BadParameter(f"{option} {path} is a folder, not a file name")
-    if not folder.is_dir():
-        raise typer.BadParameter(f"{option} {path}: the folder {folder} does not exist")
-    if not os.access(folder, os.W_OK):
-        raise typer.BadParameter(f"{option} {path}: the folder {folder} is not writable")
+from tui.art import MIN_TILE, art_console, fit_tiles, half_block_lines, labelled_text, shade_text
+from tui.commands.common import check_writable, parse_floats, parse_labels, parse_solvers
 
 
 def sample(
@@ -63,8 +48,7 @@ def sample(
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
 ) -> None:
     """Generate digits with classifier-free guidance (the lab's sampler by default)."""
-    if solver not in SOLVERS:
-        raise typer.BadParameter(f"--solver must be one of {', '.join(SOLVERS)}, not {solver!r}")
+    (solver,) = parse_solvers("--solver", solver)
     scales = parse_floats("--guidance", guidance)
     for option, path in (("--out", out), ("--npz", npz)):
         check_writable(option, path)
@@ -94,24 +78,18 @@ def _print(
     panels: list[tuple[float, torch.Tensor]], rows: list[str], per_class: int, ascii_art: bool
 ) -> None:
     console = art_console(ascii_art)
+    label_width = max(map(len, rows)) + 1
     for w, images in panels:
-        images = fit_width(images, per_class, shutil.get_terminal_size().columns - max(map(len, rows)) - 1)
-        pixels = np.asarray(tile(images, cols=per_class))
-        row_height = images.shape[-2] + PAD
+        tiles = fit_tiles(
+            to_uint8(images)[..., 0], per_class, shutil.get_terminal_size().columns - label_width
+        )
+        pixels = mosaic(tiles, cols=per_class)
         lines = shade_text(pixels) if ascii_art else half_block_lines(pixels)
-        console.print(labelled_text(lines, guidance_title(w), rows, row_height), end="", soft_wrap=True)
-
-
-MIN_TILE = 16  # pixels: the smallest size at which digits stay readable as half-blocks
+        console.print(
+            labelled_text(lines, guidance_title(w), rows, tiles.shape[-1] + PAD), end="", soft_wrap=True
+        )
 
 
 def _columns_that_fit(label_width: int) -> int:
     free = shutil.get_terminal_size().columns - label_width - PAD
     return max(1, min(8, free // (MIN_TILE + PAD)))
-
-
-def fit_width(images: torch.Tensor, cols: int, columns: int) -> torch.Tensor:
-    """Halve the resolution (2×2 mean, down to 16 pixels) while ``cols`` tiles are wider than ``columns``."""
-    while PAD + cols * (images.shape[-1] + PAD) > columns and images.shape[-1] >= 2 * MIN_TILE:
-        images = F.avg_pool2d(images, 2)
-    return images

@@ -11,16 +11,17 @@ from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Select, Static
+from textual.worker import Worker
 
 from core.assets import CLASSIFIER
-from core.parse import parse_floats, parse_int, parse_ints
-from core.solvers import SOLVERS
+from core.solvers import check_solver, check_steps
+from tui.format import EVAL_COLUMNS, eval_cells
+from tui.parse import parse_floats, parse_int, parse_ints
+from tui.screens.base import AppScreen
 from tui.widgets.form import field
 
 MODES = ("eval", "sweep")
-COLUMNS = ("name", "nfe", "acc", "conf", "frechet", "div")
 
 
 @dataclass(frozen=True)
@@ -33,16 +34,14 @@ class EvalRequest:
     per_class: int
 
 
+@dataclass
 class RowReady(Message):
-    def __init__(self, row: dict) -> None:
-        super().__init__()
-        self.row = row
+    row: dict
 
 
+@dataclass
 class EvalDone(Message):
-    def __init__(self, error: str | None = None) -> None:
-        super().__init__()
-        self.error = error
+    pass
 
 
 def bar_chart(rows: list[dict], width: int) -> Text:
@@ -61,11 +60,17 @@ def bar_chart(rows: list[dict], width: int) -> Text:
     return text
 
 
-class EvaluateScreen(Screen[None]):
+class EvaluateScreen(AppScreen):
     """Quality numbers for a checkpoint; generation and the classifier run in a thread worker."""
 
     BINDINGS = [
-        Binding("ctrl+g", "run", "Run", priority=True),
+        Binding(
+            "ctrl+g",
+            "run",
+            "Run",
+            priority=True,
+            tooltip="run eval (one row per w) or a sweep (every w × solver × steps)",
+        ),
     ]
 
     def compose(self) -> ComposeResult:
@@ -79,7 +84,7 @@ class EvaluateScreen(Screen[None]):
                 yield field("steps", Input("99", id="eval-steps", compact=True))
                 yield field("per digit", Input("50", id="eval-per-class", compact=True))
                 yield Label("checkpoint", classes="form-label")
-                yield Input(str(self.app.checkpoint), id="eval-checkpoint", compact=True)
+                yield Input(str(self.settings.checkpoint), id="eval-checkpoint", compact=True)
                 yield Label("classifier", classes="form-label")
                 yield Input(str(CLASSIFIER), id="eval-classifier", compact=True)
                 yield Button("Run  ctrl+g", id="eval-run", variant="primary", compact=True)
@@ -92,7 +97,7 @@ class EvaluateScreen(Screen[None]):
     def on_mount(self) -> None:
         self.sub_title = "Evaluate"
         self.rows: list[dict] = []
-        self.query_one(DataTable).add_columns(*COLUMNS)
+        self.query_one(DataTable).add_columns(*EVAL_COLUMNS)
 
     def commands(self) -> list[SystemCommand]:
         return [SystemCommand("Run evaluation", "Measure the checkpoint's samples (ctrl+g)", self.action_run)]
@@ -119,13 +124,8 @@ class EvaluateScreen(Screen[None]):
 
     def _request(self) -> EvalRequest:
         sweep = self.query_one("#eval-mode", Select).value == "sweep"
-        solvers = tuple(s.strip() for s in self._value("eval-solvers").split(","))
-        unknown = [s for s in solvers if s not in SOLVERS]
-        if unknown:
-            raise ValueError(f"solvers: unknown {', '.join(unknown)}; choose from {', '.join(SOLVERS)}")
-        steps = parse_ints("steps", self._value("eval-steps"))
-        if min(steps) < 1:
-            raise ValueError("steps must all be at least 1")
+        solvers = tuple(check_solver(s.strip()) for s in self._value("eval-solvers").split(","))
+        steps = tuple(check_steps(n) for n in parse_ints("steps", self._value("eval-steps")))
         if not sweep and (len(solvers) > 1 or len(steps) > 1):
             raise ValueError("eval takes one solver and one step count; choose sweep for several")
         paths = {
@@ -143,45 +143,42 @@ class EvaluateScreen(Screen[None]):
             per_class=parse_int("per digit", self._value("eval-per-class"), 2),
         )
 
-    @work(thread=True, exclusive=True, group="evaluate")
+    @work(thread=True, exclusive=True, group="evaluate", name="Evaluate", exit_on_error=False)
     def _evaluate(self, request: EvalRequest) -> None:
-        from core.checkpoint import CheckpointError, load_checkpoint
-        from core.data import DataError, load_split
-        from core.evaluation import evaluate_samples
+        from core.checkpoint import load_checkpoint
+        from core.data import load_split
+        from core.evaluation import sweep
         from core.metrics import load_classifier
         from core.runs import checkpoint_file
 
-        try:
-            model, _ = load_checkpoint(checkpoint_file(request.checkpoint))
-            classifier, _ = load_classifier(request.classifier)
-            real, _ = load_split("mnist", "test", self.app.data_root, log=lambda line: None)
-        except (CheckpointError, DataError, ValueError) as e:
-            self.post_message(EvalDone(str(e)))
-            return
-        for w in request.scales:
-            for solver in request.solvers:
-                for steps in request.steps:
-                    row = evaluate_samples(model, classifier, real, w, solver, steps, request.per_class)
-                    self.post_message(RowReady(row))
+        model, _ = load_checkpoint(checkpoint_file(request.checkpoint))
+        classifier, _ = load_classifier(request.classifier)
+        real, _ = load_split("mnist", "test", self.settings.data_root, log=lambda line: None)
+        post = lambda row: self.post_message(RowReady(row))  # noqa: E731
+        sweep(
+            model,
+            classifier,
+            real,
+            request.scales,
+            request.solvers,
+            request.steps,
+            request.per_class,
+            on_row=post,
+        )
         self.post_message(EvalDone())
 
     def on_row_ready(self, message: RowReady) -> None:
         row = message.row
         self.rows.append(row)
-        number = lambda v, d: "-" if v is None else f"{v:.{d}f}"  # noqa: E731
-        self.query_one(DataTable).add_row(
-            row["name"], str(row["nfe"]), f"{row['accuracy']:.3f}", f"{row['confidence']:.3f}",
-            number(row["frechet"], 2), number(row["diversity"], 3),
-        )  # fmt: skip
+        self.query_one(DataTable).add_row(*eval_cells(row))
         chart = self.query_one("#eval-chart", Static)
         chart.update(bar_chart(self.rows, chart.size.width or 60))
 
     def on_eval_done(self, message: EvalDone) -> None:
-        if message.error:
-            self._status("")
-            self.notify(message.error, title="Cannot evaluate", severity="error")
-        else:
-            self._status(f"{len(self.rows)} rows · red: Fréchet distance (lower is better) · green: accuracy")
+        self._status(f"{len(self.rows)} rows · red: Fréchet distance (lower is better) · green: accuracy")
+
+    def worker_failed(self, worker: Worker) -> None:
+        self._status("")
 
     def _status(self, text: str) -> None:
         self.query_one("#eval-status", Static).update(text)

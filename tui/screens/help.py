@@ -1,61 +1,71 @@
-"""The help screen (``?`` / F1): every key of the app and of the current screen."""
+"""The help screen (``?`` / F1): every key of the app and of each screen, made from their bindings."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Markdown
 
-HELP = """\
+INTRO = """\
 # cfg-tui
 
 Train a class-conditional generator of MNIST digits (flow matching, classifier-free
 guidance, the lab's U-Net) and sample from it. Everything here is also a command:
-`cfg-tui train`, `cfg-tui sample`, `cfg-tui runs`.
-
-## Everywhere
-| key | action |
-|---|---|
-| `ctrl+t` | Train screen |
-| `ctrl+s` | Sample screen |
-| `ctrl+n` | Evaluate screen (the numbers: accuracy, Fréchet distance, diversity) |
-| `f1` or `?` | this help |
-| `ctrl+p` | command palette |
-| `ctrl+q` | quit (training goes on in its own process) |
-| `tab` / `shift+tab` | next / previous field |
-
-## Train
-| key | action |
-|---|---|
-| `ctrl+g` | start a run with the form's settings |
-| `ctrl+x` | stop the followed run (it checkpoints first) |
-| `ctrl+r` | resume the selected run |
-| `ctrl+o` | open the selected run in Sample |
-| `enter` (run list) | follow the selected run |
-
-## Sample
-| key | action |
-|---|---|
-| `0`-`9`, `n` | toggle a digit, or null (unconditional) |
-| `ctrl+g` | generate |
-| `ctrl+e` | export the grid as PNG (and .npz) |
-| `p` | play the trajectory from noise to digit |
-| `left` / `right` | previous / next guidance panel |
-| `pageup` / `pagedown` | previous / next rows of the grid |
-| `escape` | leave a field (so digit keys toggle again) |
-
-## Evaluate
-| key | action |
-|---|---|
-| `ctrl+g` | run eval (one row per w) or a sweep (every w × solver × steps) |
+`cfg-tui train`, `cfg-tui sample`, `cfg-tui eval`, `cfg-tui runs`.
 """
+EVERYWHERE = (
+    ("ctrl+p", "command palette: every action by name"),
+    ("tab / shift+tab", "next / previous field"),
+)
+"""Keys that Textual itself binds, which the app's bindings do not list."""
+KEY_NAMES = {"question_mark": "?"}
+
+
+def _key(binding: Binding) -> str:
+    return binding.key_display or KEY_NAMES.get(binding.key, binding.key)
+
+
+def key_rows(bindings: Iterable[BindingType]) -> list[tuple[str, str]]:
+    """(keys, what they do) per action, in binding order. Bindings that do the same (one action,
+    or one description, as the digit keys) share a row: ``f1, ?`` or ``0 … 9``."""
+    rows: dict[str, list[str]] = {}
+    for binding in Binding.make_bindings(bindings):
+        if binding.action == "command_palette":
+            continue
+        what = binding.tooltip or binding.description
+        rows.setdefault(what, []).append(_key(binding))
+    return [(keys[0] if len(keys) == 1 else _join(keys), what) for what, keys in rows.items()]
+
+
+def _join(keys: list[str]) -> str:
+    return f"{keys[0]} … {keys[-1]}" if len(keys) > 3 else ", ".join(keys)
+
+
+def _table(title: str, rows: Iterable[tuple[str, str]]) -> str:
+    lines = [f"## {title}", "| key | action |", "|---|---|"]
+    lines += [f"| `{keys}` | {what} |" for keys, what in rows]
+    return "\n".join(lines) + "\n"
+
+
+def help_markdown(app_bindings: Iterable[BindingType], screens: Mapping[str, Iterable[BindingType]]) -> str:
+    parts = [INTRO, _table("Everywhere", [*key_rows(app_bindings), *EVERYWHERE])]
+    parts += [_table(name.capitalize(), key_rows(bindings)) for name, bindings in screens.items()]
+    return "\n".join(parts)
 
 
 class HelpScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,q,f1,question_mark", "dismiss", "Close")]
 
+    def __init__(
+        self, app_bindings: Iterable[BindingType], screens: Mapping[str, Iterable[BindingType]]
+    ) -> None:
+        super().__init__()
+        self.text = help_markdown(app_bindings, screens)
+
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help"):
-            yield Markdown(HELP)
+            yield Markdown(self.text)

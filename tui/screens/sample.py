@@ -8,22 +8,22 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import Button, Footer, Header, Input, Label, ProgressBar, Select, Static
-from textual.worker import get_current_worker
+from textual.worker import Worker, get_current_worker
 
-from core.checkpoint import CheckpointError, load_checkpoint
+from core.checkpoint import load_checkpoint, read_config
 from core.images import grid_figure, guidance_title, row_names, save_png, save_samples_npz, to_uint8
-from core.parse import parse_floats, parse_int
 from core.runs import checkpoint_file
 from core.sampling import generate
 from core.solvers import SOLVERS, Trajectory
 from core.unet import UNet
+from tui.parse import parse_floats, parse_int
+from tui.screens.base import AppScreen
 from tui.screens.export import ExportChoice, ExportScreen
 from tui.widgets.digit_picker import DigitPicker
 from tui.widgets.form import field
@@ -36,12 +36,19 @@ PLAY_FPS = 8
 @dataclass(frozen=True)
 class SampleRequest:
     checkpoint: Path
-    labels: tuple[int, ...]
+    digits: tuple[int, ...]
+    null: bool  # a row of unconditional samples too
     scales: tuple[float, ...]
     per_row: int
     steps: int
     solver: str
     seed: int
+
+    def labels_for(self, num_classes: int) -> tuple[int, ...]:
+        """The rows' labels for a model of ``num_classes`` classes (its null label is ``num_classes``)."""
+        if any(d >= num_classes for d in self.digits):
+            raise ValueError(f"digits: this model knows 0-{num_classes - 1} and null only")
+        return self.digits + ((num_classes,) if self.null else ())
 
 
 @dataclass
@@ -49,44 +56,47 @@ class SampleResult:
     """What the worker hands back: numpy arrays only."""
 
     request: SampleRequest
+    labels: tuple[int, ...]  # one per row
     null_label: int
     images: list[np.ndarray]  # per scale: float32 (rows · per_row, 1, H, W) in [-1, 1]
     pixels: list[np.ndarray]  # per scale: uint8 (rows · per_row, H, W), as in the PNG
     frames: list[np.ndarray]  # per scale: uint8 (T, rows · per_row, H, W)
 
 
+@dataclass
 class SamplesReady(Message):
-    def __init__(self, result: SampleResult) -> None:
-        super().__init__()
-        self.result = result
+    result: SampleResult
 
 
+@dataclass
 class SampleProgress(Message):
-    def __init__(self, done: int, total: int) -> None:
-        super().__init__()
-        self.done, self.total = done, total
+    done: int
+    total: int
 
 
-class SampleFailed(Message):
-    def __init__(self, reason: str) -> None:
-        super().__init__()
-        self.reason = reason
-
-
-class SampleScreen(Screen[None]):
+class SampleScreen(AppScreen):
     """Generation runs in a thread worker; the UI only ever holds uint8/float32 numpy arrays."""
 
     BINDINGS = [
-        Binding("ctrl+g", "generate", "Generate", priority=True),
-        Binding("ctrl+e", "export", "Export", priority=True),
-        Binding("p", "play", "Play"),
-        Binding("left", "turn(-1)", "Prev w", show=False),
-        Binding("right", "turn(1)", "Next w", show=False),
-        Binding("pageup", "page(-1)", "Rows up", show=False),
-        Binding("pagedown", "page(1)", "Rows down", show=False),
-        Binding("escape", "focus_grid", "Leave field", show=False),
-        *[Binding(str(d), f"toggle({d})", f"Digit {d}", show=False) for d in range(10)],
-        Binding("n", "toggle(10)", "Null", show=False),
+        Binding("ctrl+g", "generate", "Generate", priority=True, tooltip="generate"),
+        Binding("ctrl+e", "export", "Export", priority=True, tooltip="export the grid as PNG (and .npz)"),
+        Binding("p", "play", "Play", tooltip="play the trajectory from noise to digit"),
+        Binding("left", "turn(-1)", "Prev w", show=False, tooltip="previous guidance panel"),
+        Binding("right", "turn(1)", "Next w", show=False, tooltip="next guidance panel"),
+        Binding("pageup", "page(-1)", "Rows up", show=False, tooltip="previous rows of the grid"),
+        Binding("pagedown", "page(1)", "Rows down", show=False, tooltip="next rows of the grid"),
+        Binding(
+            "escape",
+            "focus_grid",
+            "Leave field",
+            show=False,
+            tooltip="leave a field (digit keys toggle again)",
+        ),
+        *[
+            Binding(str(d), f"toggle({d})", f"Digit {d}", show=False, tooltip="toggle a digit")
+            for d in range(10)
+        ],
+        Binding("n", "toggle_null", "Null", show=False, tooltip="toggle null (unconditional samples)"),
     ]
 
     def __init__(self) -> None:
@@ -112,7 +122,7 @@ class SampleScreen(Screen[None]):
                 )
                 yield field("seed", Input("0", id="seed", compact=True))
                 yield Label("checkpoint", classes="form-label")
-                yield Input(str(self.app.checkpoint), id="checkpoint", compact=True)
+                yield Input(str(self.settings.checkpoint), id="checkpoint", compact=True)
                 yield Button("Generate  ctrl+g", id="generate", variant="primary", compact=True)
                 yield ProgressBar(total=1, show_eta=False, id="progress")
             with Vertical(id="sample-view"):
@@ -124,6 +134,7 @@ class SampleScreen(Screen[None]):
         self.sub_title = "Sample"
         self.player = self.set_interval(1 / PLAY_FPS, self._next_frame, pause=True)
         self.query_one(DigitPicker).focus()
+        self._offer_classes(self.settings.checkpoint)
 
     def commands(self) -> list[SystemCommand]:
         return [
@@ -137,10 +148,26 @@ class SampleScreen(Screen[None]):
     def use_checkpoint(self, checkpoint: Path) -> None:
         self.query_one("#checkpoint", Input).value = str(checkpoint)
 
+    @on(Input.Changed, "#checkpoint")
+    def _checkpoint_changed(self, event: Input.Changed) -> None:
+        self._offer_classes(Path(event.value.strip()).expanduser())
+
+    def _offer_classes(self, checkpoint: Path) -> None:
+        """Size the digit picker to the checkpoint's classes (its header only: cheap); a path that is
+        not (yet) a checkpoint changes nothing, and is refused when generating."""
+        try:
+            config = read_config(checkpoint_file(checkpoint))
+        except ValueError:
+            return
+        self.query_one(DigitPicker).set_classes(config.num_classes)
+
     # -- actions ---------------------------------------------------------------------------
 
-    def action_toggle(self, label: int) -> None:
-        self.query_one(DigitPicker).toggle(label)
+    def action_toggle(self, digit: int) -> None:
+        self.query_one(DigitPicker).toggle(digit)
+
+    def action_toggle_null(self) -> None:
+        self.query_one(DigitPicker).toggle_null()
 
     def action_focus_grid(self) -> None:
         self.query_one(DigitPicker).focus()
@@ -163,12 +190,13 @@ class SampleScreen(Screen[None]):
             return
         total = len(request.scales) * request.steps
         self.query_one(ProgressBar).update(total=total, progress=0)
-        self._status(f"generating {len(request.labels) * request.per_row * len(request.scales)} images…")
+        rows = len(request.digits) + request.null
+        self._status(f"generating {rows * request.per_row * len(request.scales)} images…")
         self._generate(request)
 
     def _request(self) -> SampleRequest:
-        labels = tuple(self.query_one(DigitPicker).labels())
-        if not labels:
+        picker = self.query_one(DigitPicker)
+        if not picker.digits and not picker.null:
             raise ValueError("digits: choose at least one (keys 0-9 and n)")
         value = lambda id_: self.query_one(f"#{id_}", Input).value.strip()  # noqa: E731
         checkpoint = Path(value("checkpoint")).expanduser()
@@ -176,7 +204,8 @@ class SampleScreen(Screen[None]):
             raise ValueError(f"checkpoint: {checkpoint} does not exist")
         return SampleRequest(
             checkpoint=checkpoint,
-            labels=labels,
+            digits=tuple(sorted(picker.digits)),
+            null=picker.null,
             scales=parse_floats("guidance", value("guidance")),
             per_row=parse_int("per row", value("per-row"), 1),
             steps=parse_int("steps", value("steps"), 1),
@@ -184,31 +213,28 @@ class SampleScreen(Screen[None]):
             seed=parse_int("seed", value("seed"), 0),
         )
 
-    @work(thread=True, exclusive=True, group="generate")
+    @work(thread=True, exclusive=True, group="generate", name="Generate", exit_on_error=False)
     def _generate(self, request: SampleRequest) -> None:
         """Loads the model (cached by path and mtime) and samples every panel, off the UI thread."""
-        try:
-            model = self._load(checkpoint_file(request.checkpoint))
-        except (CheckpointError, ValueError) as e:
-            self.post_message(SampleFailed(str(e)))
-            return
+        model = self._load(checkpoint_file(request.checkpoint))
+        labels = request.labels_for(model.config.num_classes)
         panels = []
         for i, w in enumerate(request.scales):
-            panel = self._panel(model, request, w, done=i * request.steps)
+            panel = self._panel(model, request, labels, w, done=i * request.steps)
             if panel is None:
                 return  # cancelled by a newer request
             panels.append(panel)
         images, pixels, frames = (list(part) for part in zip(*panels, strict=True))
         self.post_message(
-            SamplesReady(SampleResult(request, model.config.null_label, images, pixels, frames))
+            SamplesReady(SampleResult(request, labels, model.config.null_label, images, pixels, frames))
         )
 
     def _panel(
-        self, model: UNet, request: SampleRequest, w: float, done: int
+        self, model: UNet, request: SampleRequest, rows: tuple[int, ...], w: float, done: int
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
         """One guidance scale: float32 images, uint8 pixels, trajectory frames; None if cancelled."""
         worker = get_current_worker()
-        labels = torch.tensor(request.labels).repeat_interleave(request.per_row)
+        labels = torch.tensor(rows).repeat_interleave(request.per_row)
         trajectory = Trajectory(request.steps, every=max(1, request.steps // TRAJECTORY_FRAMES))
         total = len(request.scales) * request.steps
 
@@ -251,13 +277,13 @@ class SampleScreen(Screen[None]):
     def on_sample_progress(self, message: SampleProgress) -> None:
         self.query_one(ProgressBar).update(total=message.total, progress=message.done)
 
-    def on_sample_failed(self, message: SampleFailed) -> None:
+    def worker_failed(self, worker: Worker) -> None:
         self._status("")
-        self.notify(message.reason, title="Cannot generate", severity="error")
+        self.query_one(ProgressBar).update(total=1, progress=0)
 
     def on_samples_ready(self, message: SamplesReady) -> None:
         self.result = result = message.result
-        rows = row_names(result.request.labels, result.null_label)
+        rows = row_names(result.labels, result.null_label)
         panels = [
             GridPanel(guidance_title(w), pixels, frames)
             for w, pixels, frames in zip(result.request.scales, result.pixels, result.frames, strict=True)
@@ -310,11 +336,11 @@ class SampleScreen(Screen[None]):
 def write_export(result: SampleResult, choice: ExportChoice) -> list[Path]:
     """The PNG of the lab's figure, and the .npz of the raw samples, both written atomically."""
     request = result.request
-    rows = row_names(request.labels, result.null_label)
+    rows = row_names(result.labels, result.null_label)
     scales = request.scales
     panels = [(guidance_title(w), torch.from_numpy(x)) for w, x in zip(scales, result.images, strict=True)]
     written = [save_png(grid_figure(panels, rows), choice.png)]
     if choice.npz is not None:
-        labels = np.repeat(np.asarray(request.labels), request.per_row)
+        labels = np.repeat(np.asarray(result.labels), request.per_row)
         written.append(save_samples_npz(choice.npz, list(zip(scales, result.images, strict=True)), labels))
     return written

@@ -8,24 +8,28 @@ and the SSH connection), and the screen only reads the run directory's small fil
 from __future__ import annotations
 
 import subprocess
-import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
 from rich.text import Text
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import Screen
+from textual.message import Message
 from textual.widgets import Button, DataTable, Footer, Header, Input, Select, Static
+from textual.worker import Worker
 
-from core.distributed import gpu_count
-from core.parse import parse_float, parse_int
+from core.lifecycle import ask_to_stop, create_run, prepare_resume
 from core.presets import PRESETS
-from core.runs import MetricsTail, RunDir, RunError, find_runs
-from tui.launcher import last_log_line, launch_training, stop_training
+from core.runs import MetricsTail, RunDir, RunError, RunStatus, find_runs
+from core.settings import DEVICES, RunPlan, RunSettings, new_run_path, plan_run
+from tui.format import format_duration
+from tui.launcher import launch_training
+from tui.parse import parse_number, parse_whole
+from tui.screens.base import AppScreen
 from tui.widgets.form import field
 from tui.widgets.loss_chart import LossChart
 from tui.widgets.run_list import RunList
@@ -34,7 +38,6 @@ FOLLOW_SECONDS = 0.33
 """How often the followed run's files are read: live enough, and cheap (about 3 reads a second)."""
 RUNS_SECONDS = 2.0
 """How often every run's status is re-read for the run list."""
-DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("fp32", "bf16")
 """bf16 is autocast of the network: about 2x on GPUs and on CPUs with AVX512-BF16 or AMX."""
 SELECT: dict = {"allow_blank": False, "compact": True}
@@ -46,41 +49,6 @@ def optional(text: str, parse: Callable[[str], T]) -> T | None:
     return parse(text) if text.strip() else None
 
 
-def parse_processes(text: str, device: str) -> int:
-    """Training processes: one per GPU on CUDA (no more than there are), any number on the CPU."""
-    n = parse_int("processes", text, 1)
-    gpus = gpu_count()
-    if n > 1 and (device == "cuda" or (device == "auto" and gpus)) and n > gpus:
-        raise ValueError(f"processes: {n} is more than the {gpus} GPU(s) here, one process per GPU")
-    return n
-
-
-def parse_run_name(text: str, preset: str, runs_folder: Path) -> str:
-    """The run's folder name: the given one (a plain, unused name) or a fresh ``time-preset``."""
-    name = text.strip()
-    if not name:
-        name = f"{time.strftime('%Y%m%d-%H%M%S')}-{preset}"
-        base, n = name, 2
-        while (runs_folder / name).exists():
-            name, n = f"{base}-{n}", n + 1
-        return name
-    if "/" in name or "\\" in name or name in (".", "..") or name.startswith("-"):
-        raise ValueError(f"run name: {name!r} must be a plain folder name")
-    if (runs_folder / name).exists():
-        raise ValueError(f"run name: {name!r} already exists in {runs_folder}")
-    return name
-
-
-def format_duration(seconds: float) -> str:
-    """Short human durations: 45s, 3m05s, 2h07m."""
-    seconds = max(0, round(seconds))
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-
-
 STATE_STYLES = {
     "running": "bold green",
     "finished": "bold cyan",
@@ -90,45 +58,57 @@ STATE_STYLES = {
 }
 
 
-def run_stats(run: RunDir, state: str, status: dict, last: dict, batch_size: int | None) -> Text:
+def run_stats(run: RunDir, state: str, status: RunStatus | None, last: dict, batch_size: int | None) -> Text:
     """The followed run in three short lines (they fit the right column at 80 columns)."""
-    step, total = int(status.get("step", last.get("step", 0))), status.get("total_steps")
+    step = status.step if status else int(last.get("step", 0))
+    total = status.total_steps if status else None
     ips = last.get("images_per_sec")
     eta = "—"
     if state == "running" and total and ips and batch_size:
-        eta = format_duration((int(total) - step) / (ips / batch_size))
-    percent = f" ({100 * step / int(total):.0f}%)" if total else ""
+        eta = format_duration((total - step) / (ips / batch_size))
+    percent = f" ({100 * step / total:.0f}%)" if total else ""
     memory = last.get("memory_mb")
-    checkpoint = status.get("checkpoint_step")
-    elapsed = status.get("elapsed", last.get("elapsed"))
+    checkpoint = status.checkpoint_step if status else None
+    elapsed = status.elapsed if status and status.elapsed is not None else last.get("elapsed")
     text = Text(no_wrap=True, overflow="ellipsis")
     text.append(f"{run.path.name}  ", style="bold")
     text.append(state, style=STATE_STYLES.get(state, "bold"))
-    reason = {"failed": status.get("reason"), "dead": "its process is gone; ctrl+r resumes"}.get(state)
-    if reason:
-        text.append(f"  {reason}")
+    reason = {"failed": status.reason if status else None, "dead": "its process is gone; ctrl+r resumes"}
+    if reason.get(state):
+        text.append(f"  {reason[state]}")
     text.append(f"\nstep {step}/{total or '?'}{percent}  {ips or 0:.0f} img/s  ETA {eta}")
     text.append(
-        f"\n{status.get('device', '?')}  mem {f'{memory:.0f} MB' if memory else '—'}  "
+        f"\n{(status.device if status else None) or '?'}  mem {f'{memory:.0f} MB' if memory else '—'}  "
         f"ckpt {checkpoint if checkpoint is not None else '—'}  "
         f"elapsed {format_duration(elapsed) if elapsed is not None else '—'}"
     )
     return text
 
 
+@dataclass
+class RunCreated(Message):
+    """A new run's folder is written (config.json); its trainer can start."""
+
+    run: RunDir
+    plan: RunPlan
+
+
 IDLE_TEXT = "No run followed.\nFill in the form and press ctrl+g,\nor pick a run below and press enter."
 
 
-class TrainScreen(Screen[None]):
+class TrainScreen(AppScreen):
     """A form on the left; the followed run's chart and numbers, and every run, on the right."""
 
     BINDINGS = [
-        Binding("ctrl+g", "start", "Start"),
+        Binding("ctrl+g", "start", "Start", tooltip="start a run with the form's settings"),
         # Priority: an Input binds ctrl+x to cut, and stopping must work from any field.
-        Binding("ctrl+x", "stop", "Stop", priority=True),
-        Binding("ctrl+r", "resume", "Resume"),
-        Binding("ctrl+o", "open_in_sample", "Open"),
+        Binding(
+            "ctrl+x", "stop", "Stop", priority=True, tooltip="stop the followed run (it checkpoints first)"
+        ),
+        Binding("ctrl+r", "resume", "Resume", tooltip="resume the selected run"),
+        Binding("ctrl+o", "open_in_sample", "Open", tooltip="open the selected run in Sample"),
     ]
+    HELP_KEYS = [Binding("enter", "", "follow the run under the cursor", key_display="enter (run list)")]
 
     def __init__(self) -> None:
         super().__init__()
@@ -151,7 +131,7 @@ class TrainScreen(Screen[None]):
 
     def _form(self) -> ComposeResult:
         """One row per setting; empty fields show the preset's value as a placeholder."""
-        yield field("preset", Select([(p, p) for p in ("cpu", "seed")], value="cpu", id="preset", **SELECT))
+        yield field("preset", Select([(p, p) for p in PRESETS], value="cpu", id="preset", **SELECT))
         yield field("steps", Input(id="steps", compact=True))
         yield field("batch", Input(id="batch-size", compact=True))
         yield field("lr", Input(id="lr", compact=True))
@@ -201,25 +181,26 @@ class TrainScreen(Screen[None]):
         value = self.query_one(f"#{field}", Select).value
         return value if isinstance(value, str) else ""
 
-    def form_args(self) -> tuple[list[str], str]:
-        """The ``cfg-tui train`` options and the run name from the form; ValueError naming a bad field."""
-        preset = self._select("preset") or "cpu"
-        values = {
-            "--steps": optional(self._value("steps"), lambda s: parse_int("steps", s, 1)),
-            "--batch-size": optional(self._value("batch-size"), lambda s: parse_int("batch size", s, 1)),
-            "--lr": optional(self._value("lr"), lambda s: parse_float("learning rate", s, 0, open_low=True)),
-            "--eta": optional(self._value("eta"), lambda s: parse_float("eta", s, 0, 1, open_high=True)),
-        }
-        device = self._select("device") or "auto"
-        nproc = optional(self._value("nproc"), lambda s: parse_processes(s, device))
-        name = parse_run_name(self._value("run-name"), preset, self.app.runs_folder)
-        args = ["--preset", preset, "--device", device, *(["--nproc", str(nproc)] if nproc else [])]
-        args += ["--bf16"] if self._select("precision") == "bf16" else []
-        args += [item for option, v in values.items() if v is not None for item in (option, str(v))]
-        return args + self._data_root_args(), name
+    def form_settings(self) -> RunSettings:
+        """The form as :class:`RunSettings`; ValueError naming a field that is not a number."""
+        return RunSettings(
+            preset=self._select("preset") or "cpu",
+            steps=optional(self._value("steps"), lambda s: parse_whole("steps", s)),
+            batch_size=optional(self._value("batch-size"), lambda s: parse_whole("batch size", s)),
+            lr=optional(self._value("lr"), lambda s: parse_number("learning rate", s)),
+            eta=optional(self._value("eta"), lambda s: parse_number("eta", s)),
+            device=self._select("device") or "auto",
+            processes=optional(self._value("nproc"), lambda s: parse_whole("processes", s)) or 1,
+            bf16=self._select("precision") == "bf16",
+        )
+
+    def form_plan(self) -> tuple[RunPlan, Path]:
+        """The new run the form asks for, checked by the same code as ``cfg-tui train``, and its folder."""
+        plan = plan_run(self.form_settings())
+        return plan, new_run_path(self.settings.runs_folder, plan.preset, self._value("run-name"))
 
     def _data_root_args(self) -> list[str]:
-        data_root = getattr(self.app, "data_root", None)
+        data_root = self.settings.data_root
         return ["--data-root", str(data_root)] if data_root else []
 
     @on(Button.Pressed, "#start")
@@ -234,34 +215,54 @@ class TrainScreen(Screen[None]):
     # --- actions, in the order of BINDINGS ------------------------------------------------------
 
     def action_start(self) -> None:
-        """Validate here (a bad field is one notification, nothing launched), then launch and follow."""
+        """Check the form here (a bad field is one notification, nothing made), then create the run
+        in a worker (it reads the training data) and launch its trainer."""
         try:
-            args, name = self.form_args()
+            plan, path = self.form_plan()
         except ValueError as e:
             self.notify(str(e), title="Start", severity="error")
             return
-        path = Path(self.app.runs_folder) / name
-        if self._launch(args, path):
-            self.notify(f"started {name}", title="Start")
+        self.query_one("#train-stats", Static).update(
+            Text.assemble((path.name, "bold"), "  preparing: reading the training data…")
+        )
+        self._create(plan, path)
+
+    @work(thread=True, exclusive=True, group="create", name="Start", exit_on_error=False)
+    def _create(self, plan: RunPlan, path: Path) -> None:
+        run, _ = create_run(
+            plan, path, data_root=self.settings.data_root, command=["cfg-tui", "(Train form)"]
+        )
+        self.post_message(RunCreated(run, plan))
+
+    def on_run_created(self, message: RunCreated) -> None:
+        plan, run = message.plan, message.run
+        args = ["--resume", str(run.path), "--device", plan.device.type]
+        args += ["--nproc", str(plan.processes)] if plan.processes > 1 else []
+        if self._launch(args + self._data_root_args(), run.path):
+            self.notify(f"started {run.path.name}", title="Start")
+
+    def worker_failed(self, worker: Worker) -> None:
+        if worker.name == "Start":
+            self._show_stats()
 
     def action_stop(self) -> None:
         """Graceful stop of the followed run: SIGINT, so it checkpoints before it exits."""
         if self.followed is None:
             self.notify("no run is followed; select one in the list and press enter", severity="warning")
-        elif stop_training(self.followed):
+        elif ask_to_stop(self.followed):
             self.notify(f"stopping {self.followed.path.name} (it checkpoints first)", title="Stop")
         else:
             self.notify(f"{self.followed.path.name} is not running", severity="warning")
 
     def action_resume(self) -> None:
-        """Continue the selected run from its last checkpoint, unless that makes no sense."""
+        """Continue the selected run from its last checkpoint, if ``cfg-tui train --resume`` would."""
         run = self._selected_run()
         if run is None:
             return
-        state = self._liveness(run)
-        if state in ("running", "finished"):
-            why = "is still running" if state == "running" else "has finished all its steps"
-            self.notify(f"{run.path.name} {why}; nothing to resume", severity="warning")
+        try:
+            prepare_resume(run.path)
+        except ValueError as e:
+            self.notify(str(e), title="Resume", severity="warning")
             return
         if self._launch(["--resume", str(run.path), *self._data_root_args()], run.path):
             self.notify(f"resuming {run.path.name}", title="Resume")
@@ -274,7 +275,7 @@ class TrainScreen(Screen[None]):
         if not run.model_path.is_file():
             self.notify(f"{run.path.name} has no checkpoint yet", severity="warning")
             return
-        self.app.open_in_sample(run.model_path)
+        self.cfg_app.open_in_sample(run.model_path)
 
     def commands(self) -> list[SystemCommand]:
         """The screen's actions in the command palette (the app adds them while this screen is on)."""
@@ -316,7 +317,7 @@ class TrainScreen(Screen[None]):
 
     def _follow_running(self) -> None:
         """Reopening the app shows a still-running run live again: follow the newest running one."""
-        for run in find_runs(self.app.runs_folder):
+        for run in find_runs(self.settings.runs_folder):
             if self._liveness(run) == "running":
                 self.follow(run)
                 return
@@ -333,33 +334,26 @@ class TrainScreen(Screen[None]):
         chart.add(records)
         if records:
             self._last = records[-1]
-        self._show_stats(self.followed)
+        self._show_stats()
 
-    def _show_stats(self, run: RunDir) -> None:
-        stats = self.query_one("#train-stats", Static)
-        if not run.config_path.is_file():
-            stats.update(Text.assemble((run.path.name, "bold"), "  starting…"))
+    def _show_stats(self) -> None:
+        stats, run = self.query_one("#train-stats", Static), self.followed
+        if run is None:
+            stats.update(IDLE_TEXT)
             return
-        if self._batch_size is None:
-            self._batch_size = self._read_batch_size(run)
         try:
+            if self._batch_size is None:
+                self._batch_size = run.config().train.batch_size
             status = run.status()
         except RunError:
             return  # caught between writes of another writer; the next tick reads it
         stats.update(run_stats(run, self._liveness(run), status, self._last, self._batch_size))
 
     @staticmethod
-    def _read_batch_size(run: RunDir) -> int | None:
-        try:
-            return int(run.config()["train"]["batch_size"])
-        except (RunError, KeyError, TypeError, ValueError):
-            return None
-
-    @staticmethod
     def _liveness(run: RunDir) -> str:
         try:
             return run.liveness()
-        except (RunError, ValueError):
+        except RunError:
             return "unreadable"
 
     def _check_launched(self) -> None:
@@ -369,15 +363,15 @@ class TrainScreen(Screen[None]):
             if code is None:
                 continue
             del self._launched[path]
-            if code != 0 or not RunDir(path).config_path.is_file():
-                reason = last_log_line(path) or f"cfg-tui train exited with code {code}"
+            if code != 0:
+                reason = RunDir(path).last_log_line() or f"cfg-tui train exited with code {code}"
                 self.notify(f"{path.name}: {reason}", title="Training failed", severity="error", timeout=15)
             self._refresh_runs()
 
     # --- the run list ---------------------------------------------------------------------------
 
     def _refresh_runs(self) -> None:
-        self.query_one("#run-list", RunList).refresh_runs(Path(self.app.runs_folder))
+        self.query_one("#run-list", RunList).refresh_runs(self.settings.runs_folder)
 
     @on(DataTable.RowSelected, "#run-list")
     def _row_selected(self, event: DataTable.RowSelected) -> None:

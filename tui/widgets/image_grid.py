@@ -1,6 +1,6 @@
 """The sample grid as half-block art: one guidance panel at a time, rows paged to fit.
 
-Holds uint8 images (no tensors); picks 32- or 16-pixel tiles to fit the width, shows
+Holds uint8 images (no tensors); halves the tiles (to 16 pixels at least) to fit the width, shows
 as many rows as fit the height, and pages through rows and panels.
 """
 
@@ -13,9 +13,8 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
 
-from tui.art import half_block_lines, labelled_text
-
-PAD = 2
+from core.images import PAD, mosaic
+from tui.art import fit_tiles, half_block_lines, labelled_text
 
 
 @dataclass
@@ -23,25 +22,6 @@ class GridPanel:
     title: str
     images: np.ndarray  # uint8 (rows · per_row, H, W)
     frames: np.ndarray | None = None  # uint8 (T, rows · per_row, H, W): the trajectory, if recorded
-
-
-def mosaic(images: np.ndarray, cols: int) -> np.ndarray:
-    """uint8 ``(N, H, W)`` → one ``(rows·(H+2)+2, cols·(W+2)+2)`` image, black between tiles."""
-    n, h, w = images.shape
-    rows = -(-n // cols)
-    out = np.zeros((PAD + rows * (h + PAD), PAD + cols * (w + PAD)), dtype=np.uint8)
-    for i, tile in enumerate(images):
-        r, c = divmod(i, cols)
-        out[PAD + r * (h + PAD) : PAD + r * (h + PAD) + h, PAD + c * (w + PAD) : PAD + c * (w + PAD) + w] = (
-            tile
-        )
-    return out
-
-
-def halve(images: np.ndarray) -> np.ndarray:
-    """2×2 mean pooling of uint8 ``(N, H, W)``."""
-    n, h, w = images.shape
-    return images.reshape(n, h // 2, 2, w // 2, 2).mean(axis=(2, 4)).round().astype(np.uint8)
 
 
 class ImageGrid(Widget):
@@ -76,10 +56,7 @@ class ImageGrid(Widget):
         """The current panel's (or trajectory frame's) images, halved while too wide."""
         panel = self.panels[self.panel_index]
         images = panel.images if self.frame is None or panel.frames is None else panel.frames[self.frame]
-        width = max(self.size.width - self._label_width(), 1)
-        while PAD + self.per_row * (images.shape[-1] + PAD) > width and images.shape[-1] >= 32:
-            images = halve(images)
-        return images
+        return fit_tiles(images, self.per_row, max(self.size.width - self._label_width(), 1))
 
     def rows_that_fit(self, tile: int) -> int:
         return max(1, (2 * (self.size.height - 1) - PAD) // (tile + PAD))

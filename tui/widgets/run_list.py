@@ -6,20 +6,15 @@ from pathlib import Path
 
 from textual.widgets import DataTable
 
-from core.runs import RunDir, RunError, find_runs
+from core.runs import RunDir, find_runs
+from tui.format import RunRow
 
-COLUMNS = (("run", "run"), ("state", "state"), ("step", "step"), ("loss", "loss"))
+COLUMNS = RunRow.COLUMNS[:4]
+"""Name, liveness, step/total and last loss: what fits beside the chart at 80 columns."""
 
 
-def run_row(run: RunDir) -> tuple[str, str, str, str]:
-    """Name, liveness, step/total and last loss; a half-written status reads as unknown, not as an error."""
-    try:
-        state, status = run.liveness(), run.status()
-    except RunError:
-        return run.path.name, "unreadable", "", ""
-    step = f"{status.get('step', 0)}/{status.get('total_steps', '?')}" if status else ""
-    loss = status.get("last_loss")
-    return run.path.name, state, step, f"{loss:.3f}" if isinstance(loss, int | float) else ""
+def run_row(run: RunDir) -> tuple[str, ...]:
+    return RunRow.of(run).cells()[: len(COLUMNS)]
 
 
 class RunList(DataTable):
@@ -30,8 +25,8 @@ class RunList(DataTable):
         self._paths: list[str] = []
 
     def on_mount(self) -> None:
-        for label, key in COLUMNS:
-            self.add_column(label, key=key)
+        for column in COLUMNS:
+            self.add_column(column, key=column)
 
     def refresh_runs(self, folder: Path) -> None:
         """Re-read every run's status; rebuild only when the set of runs changed (newest first)."""
@@ -41,7 +36,7 @@ class RunList(DataTable):
             self._rebuild(runs)
             return
         for run in runs:
-            for (_, column), value in zip(COLUMNS, run_row(run), strict=True):
+            for column, value in zip(COLUMNS, run_row(run), strict=True):
                 self.update_cell(str(run.path), column, value, update_width=True)
 
     def _rebuild(self, runs: list[RunDir]) -> None:

@@ -1,15 +1,28 @@
-"""Parsing what users type (on the command line or in the app's fields); errors name the field."""
+"""Parsing what users type (in the app's fields, and the lists of the command line); errors name the field."""
 
 from __future__ import annotations
 
 import math
 
 
-def parse_int(name: str, text: str, low: int) -> int:
+def parse_whole(name: str, text: str) -> int:
+    """A whole number, any sign (the range is for whoever uses it to check)."""
     try:
-        number = int(text.strip())
+        return int(text.strip())
     except ValueError:
         raise ValueError(f"{name}: {text.strip()!r} is not a whole number") from None
+
+
+def parse_number(name: str, text: str) -> float:
+    """A number as Python reads it, nan and inf included (the range is for whoever uses it to check)."""
+    try:
+        return float(text.strip())
+    except ValueError:
+        raise ValueError(f"{name}: {text.strip()!r} is not a number") from None
+
+
+def parse_int(name: str, text: str, low: int) -> int:
+    number = parse_whole(name, text)
     if number < low:
         raise ValueError(f"{name} must be at least {low}, got {number}")
     return number
@@ -24,10 +37,7 @@ def parse_float(
     open_high: bool = False,
 ) -> float:
     """A finite number between ``low`` and ``high`` (each end included unless ``open_*``)."""
-    try:
-        number = float(text.strip())
-    except ValueError:
-        raise ValueError(f"{name}: {text.strip()!r} is not a number") from None
+    number = parse_number(name, text)
     too_low = number < low or (open_low and number == low)
     too_high = number > high or (open_high and number == high)
     if not math.isfinite(number) or too_low or too_high:

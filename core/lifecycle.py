@@ -1,0 +1,248 @@
+"""A run's life: create it, check it for a resume, build its trainer, train it, stop it.
+
+    plan = plan_run(RunSettings(preset="cpu", steps=100))        # core.settings
+    run, data = create_run(plan, new_run_path("runs", plan.preset))
+    train_run(open_session(run, plan.device, data=data))         # "finished" / "stopped" / "failed"
+    ...
+    run = prepare_resume(run.path, steps=200)                    # later, maybe in another process
+    train_run(open_session(run, plan.device))
+
+The command line (``cfg-tui train``) and the app are thin layers over these functions;
+every refusal is a one-line :class:`RunError` or :class:`SettingsError`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import signal
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import torch
+
+from core import distributed
+from core.checkpoint import CheckpointError, read_tensors
+from core.data import ImageBatches, default_data_root, load_split
+from core.distributed import ONE_PROCESS, Ranks
+from core.run_files import DataInfo, RunConfig
+from core.runs import RunDir, RunError
+from core.session import SessionOptions, TrainingSession
+from core.settings import RunPlan, SettingsError
+from core.trainer import CFGTrainer, new_model
+
+Log = Callable[[str], None]
+Prepared = tuple[RunDir, ImageBatches | None]
+"""A run ready to train, and its training data when they were just read (a new run)."""
+
+
+def _quiet(message: str) -> None:
+    pass
+
+
+def create_run(
+    plan: RunPlan,
+    path: str | os.PathLike,
+    dataset: str = "mnist",
+    data_root: Path | None = None,
+    log: Log = _quiet,
+    command: list[str] | None = None,
+) -> tuple[RunDir, ImageBatches]:
+    """Read the training data, check the batch against them, and write the new run's config.json.
+
+    ``command`` is recorded as what made the run (default: this process's command line).
+    Returns the run and the data just read (so that training need not read them again)."""
+    root = data_root or default_data_root()
+    data, fingerprint = load_split(dataset, "train", root, log=log)
+    batch, processes = plan.train.batch_size, plan.processes
+    if batch > len(data):
+        raise SettingsError(f"batch size {batch} exceeds the {len(data)} training images")
+    if batch < processes:
+        raise SettingsError(f"batch size {batch} is less than one image per process ({processes} processes)")
+    config = RunConfig(
+        preset=plan.preset,
+        model=plan.model,
+        train=plan.train,
+        data=DataInfo(dataset, str(root), len(data), fingerprint),
+        device=str(plan.device),
+        processes=processes,
+        versions={"python": platform.python_version(), "torch": torch.__version__, "cfg_tui": _version()},
+        created=datetime.now(UTC).isoformat(timespec="seconds"),
+        command=list(sys.argv if command is None else command),
+    )
+    run = RunDir.create(path, config)
+    processes_note = f", {processes} processes" if processes > 1 else ""
+    log(f"run: {run.path} (preset {plan.preset}, {plan.train.steps} steps{processes_note})")
+    return run, data
+
+
+def prepare_resume(path: str | os.PathLike, steps: int | None = None) -> RunDir:
+    """A run that may continue: not running, not done (unless ``steps`` extends it, which is saved)."""
+    run = RunDir.open(path)
+    if run.liveness() == "running":
+        status = run.status()
+        raise RunError(f"{run.path} is still running (pid {status.pid if status else '?'}); stop it first")
+    config = run.config()
+    if steps is not None:
+        try:
+            config = config.with_steps(steps)
+        except ValueError as e:
+            raise SettingsError(str(e)) from None
+    status = run.status()
+    done = status.step if status else 0
+    if done >= config.train.steps:
+        raise RunError(
+            f"{run.path} has finished: it has already trained {done} of {config.train.steps} steps; "
+            f"pass --steps N with N > {done} to train further"
+        )
+    if steps is not None:
+        run.write_config(config)
+    return run
+
+
+def build_trainer(
+    run: RunDir,
+    device: torch.device,
+    data_root: Path | None = None,
+    ranks: Ranks = ONE_PROCESS,
+    data: ImageBatches | None = None,
+    log: Log = _quiet,
+) -> CFGTrainer:
+    """The run's trainer on ``device``, at its last checkpoint if it has one.
+
+    ``data``, when given, is the run's training data just read; else they are read (from
+    ``data_root``, else the run's own) and must have the fingerprint the run started with."""
+    config = run.config()
+    if data is None:
+        root = data_root or Path(config.data.root or default_data_root())
+        data, fingerprint = load_split(config.data.dataset, "train", root, device=device, log=log)
+        if fingerprint != config.data.fingerprint:
+            raise RunError(
+                f"the {config.data.dataset} training data differ from the ones this run started with"
+            )
+    trainer = CFGTrainer(new_model(config.model, config.train.seed), data.to(device), config.train, ranks)
+    if run.state_path.exists():
+        tensors, metadata = read_tensors(run.state_path)
+        try:
+            trainer.load_state(tensors, metadata)
+        except (KeyError, ValueError, RuntimeError) as e:
+            reason = str(e).splitlines()[0]
+            raise CheckpointError(f"{run.state_path} does not fit this run ({reason})") from None
+    return trainer
+
+
+def open_session(
+    run: RunDir,
+    device: torch.device,
+    data_root: Path | None = None,
+    options: SessionOptions | None = None,
+    ranks: Ranks = ONE_PROCESS,
+    data: ImageBatches | None = None,
+    log: Log = _quiet,
+) -> TrainingSession:
+    """Rank 0's view of the run: its trainer (at the last checkpoint), metrics cut back to it."""
+    trainer = build_trainer(run, device, data_root, ranks, data, log)
+    records = run.truncate_metrics(trainer.step)
+    if trainer.step:
+        log(f"run: {run.path} resumed at step {trainer.step} of {trainer.config.steps}")
+    elapsed = records[-1].get("elapsed", 0.0) if records else 0.0
+    return TrainingSession(run, trainer, options or SessionOptions(), elapsed=elapsed)
+
+
+@contextmanager
+def stop_signals() -> Iterator[Callable[[], bool]]:
+    """SIGINT (Ctrl-C) and SIGTERM ask training to stop at the next step, checkpoint first."""
+    asked = [False]
+
+    def ask_to_stop(signum: int, frame: object) -> None:
+        asked[0] = True
+
+    previous = {sig: signal.signal(sig, ask_to_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield lambda: asked[0]
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def train_run(
+    session: TrainingSession,
+    should_stop: Callable[[], bool] | None = None,
+    on_log: Callable[[dict], None] = lambda record: None,
+) -> str:
+    """Train to the end, or until SIGINT/SIGTERM (or ``should_stop()``); returns the final state."""
+    with stop_signals() as signalled:
+        stop = signalled if should_stop is None else (lambda: signalled() or should_stop())
+        return session.run_until_done(stop, on_log)
+
+
+def train_as_rank(
+    ranks: Ranks,
+    device_type: str,
+    prepare: Callable[[], Prepared],
+    train_main: Callable[[TrainingSession], None],
+    data_root: Path | None = None,
+    options: SessionOptions | None = None,
+    log: Log = _quiet,
+) -> bool:
+    """One of several processes: rank 0 prepares the run (``prepare``) and trains it with
+    ``train_main``, writing the run directory; every other rank trains alongside.
+
+    False on the other ranks when rank 0 could not prepare the run (rank 0 raised, saying why)."""
+    device = distributed.start(ranks, device_type)
+    try:
+        path, data = None, None
+        if ranks.is_main:
+            try:
+                run, data = prepare()
+                path = run.path
+            finally:
+                distributed.broadcast(path, device)  # None tells the others to give up
+        else:
+            path = distributed.broadcast(None, device)
+            if path is None:
+                return False
+        run = RunDir.open(path)
+        if ranks.is_main:
+            train_main(open_session(run, device, data_root, options, ranks, data, log))
+        else:
+            trainer = build_trainer(run, device, data_root, ranks, log=log)
+            with stop_signals() as should_stop:
+                trainer.train(
+                    callback=lambda step, loss, ips: not math.isfinite(loss), should_stop=should_stop
+                )
+    finally:
+        distributed.stop()
+    return True
+
+
+def ask_to_stop(run: RunDir) -> bool:
+    """Ask a running run's trainer to checkpoint and stop (SIGINT, as Ctrl-C would).
+
+    False if the run is not running here (no status, another state, or its process gone)."""
+    try:
+        if run.liveness() != "running":
+            return False
+        status = run.status()
+    except RunError:
+        return False
+    if status is None or not status.on_this_host or status.pid <= 0:
+        return False
+    try:
+        os.kill(status.pid, signal.SIGINT)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("cfg-tui")
+    except PackageNotFoundError:
+        return "unknown"

@@ -1,0 +1,137 @@
+"""What a user asks of a new run, checked once for every way of asking.
+
+:class:`RunSettings` is a preset plus the values that override it, as typed on the
+command line (``cfg-tui train``) or in the app's Train form; :func:`plan_run` turns it
+into validated configurations (:class:`RunPlan`) or raises :class:`SettingsError` with
+one line naming the setting. Both surfaces call it, so they accept and refuse the same
+settings with the same words.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from core.distributed import gpu_count
+from core.presets import PRESETS
+from core.trainer import TrainConfig
+from core.unet import UNetConfig
+
+DEVICES = ("auto", "cpu", "cuda")
+
+
+class SettingsError(ValueError):
+    """A setting that cannot be used; the message is one line naming it."""
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """A new run as asked for: None means the preset's value."""
+
+    preset: str = "auto"
+    steps: int | None = None
+    batch_size: int | None = None
+    lr: float | None = None
+    eta: float | None = None
+    ema_decay: float | None = None
+    grad_clip: float | None = None
+    schedule: str | None = None
+    channels: tuple[int, ...] | None = None
+    layers: int | None = None
+    embed_dim: int | None = None
+    seed: int = 0
+    bf16: bool = False
+    compile: bool = False
+    sync_bn: bool = False
+    device: str = "auto"
+    processes: int = 1
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """A new run's validated configurations, and where it trains."""
+
+    preset: str
+    model: UNetConfig
+    train: TrainConfig
+    device: torch.device
+    processes: int
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` → CUDA when present, else the CPU; ``cuda`` without a GPU is refused."""
+    if name not in DEVICES:
+        raise SettingsError(f"device must be one of {', '.join(DEVICES)}, not {name!r}")
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise SettingsError("device cuda: no CUDA device is available here")
+    return torch.device(name)
+
+
+def check_processes(processes: int, device: torch.device) -> int:
+    """Training processes: at least one; on CUDA one per GPU, so no more than there are."""
+    if processes < 1:
+        raise SettingsError(f"processes must be at least 1, not {processes}")
+    if processes > 1 and device.type == "cuda" and processes > gpu_count():
+        raise SettingsError(
+            f"processes: {processes} is more than the {gpu_count()} GPU(s) here (one process per GPU)"
+        )
+    return processes
+
+
+def preset_name(preset: str, device: torch.device) -> str:
+    """``auto`` is the lab's recipe on a GPU and the small CPU preset elsewhere."""
+    name = preset if preset != "auto" else ("seed" if device.type == "cuda" else "cpu")
+    if name not in PRESETS:
+        raise SettingsError(f"preset must be auto, {', '.join(PRESETS)}, not {preset!r}")
+    return name
+
+
+def _given(**values: object) -> dict:
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def plan_run(settings: RunSettings) -> RunPlan:
+    """The preset with the settings' overrides, every value checked; :class:`SettingsError` if not."""
+    s = settings
+    device = resolve_device(s.device)
+    name = preset_name(s.preset, device)
+    base = PRESETS[name]
+    model_changes = _given(
+        channels=s.channels, num_residual_layers=s.layers, t_embed_dim=s.embed_dim, y_embed_dim=s.embed_dim
+    )
+    train_changes = _given(
+        steps=s.steps, batch_size=s.batch_size, lr=s.lr, eta=s.eta, ema_decay=s.ema_decay,
+        grad_clip=s.grad_clip, schedule=s.schedule,
+    )  # fmt: skip
+    flags = {"seed": s.seed, "bf16": s.bf16, "compile": s.compile, "sync_bn": s.sync_bn}
+    try:
+        train = dataclasses.replace(base.train, **train_changes, **flags)
+        model = dataclasses.replace(base.model, **model_changes)
+    except ValueError as e:
+        raise SettingsError(str(e)) from None
+    return RunPlan(name, model, train, device, check_processes(s.processes, device))
+
+
+def new_run_path(runs_folder: str | os.PathLike, preset: str, name: str | None = None) -> Path:
+    """Where a new run goes: ``runs_folder/name`` (a plain, unused folder name), or a fresh
+    ``<time>-<preset>`` there (``-2``, ``-3``… added while that exists)."""
+    folder = Path(runs_folder)
+    if name is None or not name.strip():
+        base = f"{time.strftime('%Y%m%d-%H%M%S')}-{preset}"
+        name, n = base, 2
+        while (folder / name).exists():
+            name, n = f"{base}-{n}", n + 1
+        return folder / name
+    name = name.strip()
+    if "/" in name or "\\" in name or name in (".", "..") or name.startswith("-"):
+        raise SettingsError(f"run name {name!r} must be a plain folder name")
+    if (folder / name).exists():
+        raise SettingsError(f"run name {name!r} already exists in {folder}")
+    return folder / name

@@ -1,0 +1,77 @@
+"""How numbers, runs and evaluation rows read, the same on the command line and in the app."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import astuple, dataclass
+
+from core.runs import RunDir, RunError
+
+NONE = "-"
+
+
+def format_duration(seconds: float) -> str:
+    """Short human durations: 45s, 3m05s, 2h07m, 3d04h."""
+    seconds = max(0, round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    if seconds < 86400:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return f"{seconds // 86400}d{seconds % 86400 // 3600:02d}h"
+
+
+def number(value: float | None, digits: int) -> str:
+    return NONE if value is None else f"{value:.{digits}f}"
+
+
+def format_loss(loss: float | None) -> str:
+    return number(loss, 4)
+
+
+@dataclass(frozen=True)
+class RunRow:
+    """One run as a row of text: what ``cfg-tui runs`` prints and the app's run list shows."""
+
+    run: str
+    state: str
+    step: str
+    loss: str
+    updated: str
+    device: str
+
+    COLUMNS = ("run", "state", "step", "loss", "updated", "device")
+
+    @classmethod
+    def of(cls, run: RunDir, now: float | None = None) -> RunRow:
+        """A half-written or foreign status reads as ``unreadable``, not as an error."""
+        try:
+            state, status = run.liveness(), run.status()
+        except RunError:
+            return cls(run.path.name, "unreadable", NONE, NONE, NONE, NONE)
+        if status is None:
+            return cls(run.path.name, state, NONE, NONE, NONE, NONE)
+        age = f"{format_duration((now or time.time()) - status.updated)} ago" if status.updated else NONE
+        return cls(
+            run.path.name,
+            state,
+            f"{status.step}/{status.total_steps}",
+            format_loss(status.last_loss),
+            age,
+            status.device or NONE,
+        )
+
+    def cells(self) -> tuple[str, ...]:
+        return astuple(self)
+
+
+EVAL_COLUMNS = ("name", "nfe", "seconds", "accuracy", "confidence", "frechet", "diversity")
+
+
+def eval_cells(row: dict) -> tuple[str, ...]:
+    """An evaluation row (``core.evaluation``) under :data:`EVAL_COLUMNS`."""
+    return (
+        row["name"], str(row["nfe"]), f"{row['seconds']:.1f}", f"{row['accuracy']:.3f}",
+        f"{row['confidence']:.3f}", number(row["frechet"], 2), number(row["diversity"], 3),
+    )  # fmt: skip

@@ -1,0 +1,53 @@
+"""What every screen of the app shares: typed access to the app's settings, and the one place
+where a worker that failed is reported (as harlequin does, on ``Worker.StateChanged``)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, cast
+
+from textual import on
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.worker import Worker, WorkerState
+
+from tui.settings import AppSettings
+
+if TYPE_CHECKING:
+    from tui.app import CfgTuiApp
+
+USER_ERRORS = (ValueError, OSError)
+"""Failures whose message is meant for the user as it is (the core's errors are ValueErrors)."""
+
+
+def one_line(error: BaseException) -> str:
+    """An exception as one line: its message, with its type unless it is a user error."""
+    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    if isinstance(error, USER_ERRORS) and text:
+        return text
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+class AppScreen(Screen[None]):
+    """A screen of :class:`CfgTuiApp`. Its workers run with ``exit_on_error=False``: a failure
+    becomes one notification here and the app stays up."""
+
+    HELP_KEYS: list[Binding] = []
+    """Keys of the screen's widgets (not its bindings) that the help screen should list too."""
+
+    @property
+    def cfg_app(self) -> CfgTuiApp:
+        return cast("CfgTuiApp", self.app)
+
+    @property
+    def settings(self) -> AppSettings:
+        return self.cfg_app.settings
+
+    @on(Worker.StateChanged)
+    def _report_failed_worker(self, event: Worker.StateChanged) -> None:
+        if event.state is not WorkerState.ERROR or event.worker.error is None:
+            return
+        self.notify(one_line(event.worker.error), title=f"{event.worker.name} failed", severity="error")
+        self.worker_failed(event.worker)
+
+    def worker_failed(self, worker: Worker) -> None:
+        """Put the screen back after ``worker`` failed (its error is already shown)."""

@@ -8,6 +8,7 @@ import pytest
 from PIL import Image
 
 from core.checkpoint import save_checkpoint
+from core.images import PAD, mosaic
 from core.trainer import new_model
 from core.unet import UNetConfig
 from tui.app import CfgTuiApp
@@ -15,7 +16,6 @@ from tui.screens.export import ExportScreen
 from tui.screens.sample import SampleScreen
 from tui.settings import AppSettings
 from tui.widgets.digit_picker import DigitPicker
-from core.images import PAD, mosaic
 from tui.widgets.image_grid import ImageGrid
 
 SMALL = UNetConfig(channels=(8, 16), num_residual_layers=1, t_embed_dim=8, y_embed_dim=8)

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 from core.checkpoint import save_checkpoint
-from core.runs import RunDir
+from core.runs import RunDir, RunStatus
 from core.trainer import new_model
 from core.unet import UNetConfig
+from tests.conftest import run_config
 from tui.app import CfgTuiApp
 from tui.settings import AppSettings
 from tui.widgets.image_grid import ImageGrid
@@ -55,7 +56,7 @@ def test_help_screen(app: CfgTuiApp, snap_compare) -> None:
 
 def _finished_run(folder: Path) -> None:
     """A made-up finished run with a falling loss, so that its chart and numbers are fixed."""
-    run = RunDir.create(folder / "demo-run", {"train": {"batch_size": 128, "steps": 500}})
+    run = RunDir.create(folder / "demo-run", run_config(steps=500, batch_size=128))
     for step in range(10, 510, 10):
         loss = 0.2 + 1.2 * math.exp(-step / 80) + 0.03 * math.sin(step)
         run.append_metrics(
@@ -81,7 +82,7 @@ def _finished_run(folder: Path) -> None:
         "last_loss": 0.2,
         "elapsed": 150.0,
     }
-    RunDir.write_json(run.status_path, status)
+    run.write_status(RunStatus.from_dict(status))
 
 
 @pytest.mark.parametrize("size", SIZES, ids=["80x24", "160x48"])

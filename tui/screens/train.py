@@ -190,7 +190,7 @@ class TrainScreen(AppScreen):
             lr=optional(self._value("lr"), lambda s: parse_number("learning rate", s)),
             eta=optional(self._value("eta"), lambda s: parse_number("eta", s)),
             device=self._select("device") or "auto",
-            processes=optional(self._value("nproc"), lambda s: parse_whole("processes", s)) or 1,
+            processes=parse_whole("processes", self._value("nproc") or "1"),
             bf16=self._select("precision") == "bf16",
         )
 

@@ -1,7 +1,18 @@
-"""cfg-tui's library: flow matching with classifier-free guidance on a U-Net.
+"""cfg-tui's library: flow matching with classifier-free guidance on a U-Net, and a run's life.
 
-One small module per concept: ``schedules`` and ``path`` (the probability path),
-``unet`` (the network), ``guidance`` and ``solvers`` and ``sampling`` (generation),
-``trainer`` and ``data`` (learning), ``checkpoint``, ``images`` and ``files`` (I/O).
-Nothing here imports Textual or Rich.
+The method, one small module per concept:
+  ``schedules``, ``path``            the probability path x_t = α_t z + β_t ε and its fields
+  ``unet``                           the network (the lab's MNISTUNet, configurable)
+  ``guidance``, ``solvers``, ``sampling``   guided velocity, ODE/SDE steps, labels → images
+  ``trainer``                        the CFG training objective and loop (``TrainConfig``)
+  ``distributed``                    data-parallel training over several processes
+  ``data/``                          MNIST and Fashion-MNIST: sources, cached preprocessing, batches
+A run's life (``train.py``-style glue lives in ``tui/commands``, not here):
+  ``presets``, ``settings``          named starting points; what a user asks, checked once
+  ``run_files``, ``runs``            the typed config.json/status.json; the run directory
+  ``session``, ``lifecycle``         one training session written to a run; create, resume, train, stop
+Around them:
+  ``checkpoint``, ``files``, ``images``, ``assets``   safetensors, atomic writes, figures, bundled files
+  ``metrics``, ``evaluation``, ``bench``             sample quality, and the lab's loops for benchmarks
+Nothing here imports Textual or Rich (a test checks it).
 """

@@ -6,6 +6,10 @@
     <run>/checkpoints/model.safetensors        weights to sample from (see core.checkpoint)
     <run>/checkpoints/train-state.safetensors  everything a resume needs
     <run>/previews/step-NNNNNN.png
+    <run>/train.log          the output of a trainer the app launched
+
+config.json and status.json are read and written only as :class:`RunConfig` and
+:class:`RunStatus` (``core.run_files``).
 
 JSON files are replaced atomically. metrics.jsonl is only appended to, one whole
 line per ``write``, and readers skip a torn last line; a resume rewrites it

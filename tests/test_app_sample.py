@@ -7,10 +7,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import tui.screens.sample as sample_screen
 from core.checkpoint import save_checkpoint
 from core.images import PAD, mosaic
 from core.trainer import new_model
 from core.unet import UNetConfig
+from tests.conftest import TINY
 from tui.app import CfgTuiApp
 from tui.screens.export import ExportScreen
 from tui.screens.sample import SampleScreen
@@ -174,3 +176,56 @@ def test_mosaic_layout() -> None:
     assert out.shape == (PAD + 2 * (2 + PAD), PAD + 2 * (2 + PAD))
     assert np.array_equal(out[PAD + 4 : PAD + 6, PAD + 4 : PAD + 6], tiles[3])
     assert asyncio.iscoroutinefunction(test_digit_keys_toggle_rows)
+
+
+@pytest.mark.asyncio
+async def test_a_model_of_two_classes_samples_with_its_own_picker(tmp_path: Path) -> None:
+    """TINY has 2 classes (and 16-pixel images): the picker offers 0, 1 and ∅, and generating works."""
+    save_checkpoint(tmp_path / "two.safetensors", new_model(TINY, seed=0).eval())
+    app = CfgTuiApp(AppSettings(runs_folder=tmp_path / "runs", checkpoint=tmp_path / "two.safetensors"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        picker = app.screen.query_one(DigitPicker)
+        assert picker.num_classes == 2 and picker.labels() == [0, 1]
+        assert picker.render().plain.split() == ["0", "1", "∅"]
+        await pilot.press("5", "n")  # a digit the model does not know is ignored; null is its label 2
+        assert picker.labels() == [0, 1, 2]
+        grid = await _generate(pilot, app, steps="2", guidance="3", **{"per-row": "2"})
+        screen = app.screen
+        assert isinstance(screen, SampleScreen) and screen.result is not None
+        assert screen.result.labels == (0, 1, 2) and grid.row_labels == ["0", "1", "null"]
+        assert screen.result.pixels[0].shape == (6, 16, 16)
+        assert not [n for n in app._notifications if n.severity == "error"]
+
+        await _fill(app, checkpoint=str(tmp_path / "missing.safetensors"))  # not a checkpoint: no change
+        await pilot.pause()
+        assert picker.num_classes == 2
+        save_checkpoint(tmp_path / "small-ten.safetensors", new_model(SMALL, seed=0).eval())
+        await _fill(app, checkpoint=str(tmp_path / "small-ten.safetensors"))  # the picker follows the field
+        await pilot.pause()
+        assert picker.num_classes == 10 and picker.labels() == [*range(10), 10]
+
+
+@pytest.mark.asyncio
+async def test_an_error_inside_a_worker_is_one_notification_and_the_app_stays_up(
+    small_checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("the sampler broke\nsecond line")
+
+    working = sample_screen.generate
+    monkeypatch.setattr(sample_screen, "generate", broken)
+    app = _app(small_checkpoint, tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _fill(app, steps="2")
+        await pilot.press("ctrl+g")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        errors = [n for n in app._notifications if n.severity == "error"]
+        expected = [("Generate failed", "RuntimeError: the sampler broke")]
+        assert [(n.title, n.message) for n in errors] == expected
+        assert app.is_running and isinstance(app.screen, SampleScreen)
+        assert str(app.screen.query_one("#sample-status").content) == ""  # "generating…" is gone
+
+        monkeypatch.setattr(sample_screen, "generate", working)  # the app still works
+        grid = await _generate(pilot, app, steps="2")
+        assert grid.panels

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from core.runs import MetricsTail, RunDir, RunError, RunStatus, checkpoint_file, find_runs
+from core.runs import MetricsTail, RunConfig, RunDir, RunError, RunStatus, checkpoint_file, find_runs
 from tests.conftest import run_config
+from tui.format import RunRow
 
 
 def test_metrics_tail_reads_only_complete_new_lines(tmp_path: Path) -> None:
@@ -68,3 +69,56 @@ def test_create_open_and_find(tmp_path: Path) -> None:
     with pytest.raises(RunError, match="has no checkpoint yet"):
         checkpoint_file(tmp_path / "b")
     assert json.loads((tmp_path / "b" / "config.json").read_text())["train"]["steps"] == 2
+
+
+def test_run_config_round_trips_and_reads_older_files(tmp_path: Path) -> None:
+    config = run_config(steps=7)
+    assert RunConfig.from_dict(config.to_dict()) == config
+    older = config.to_dict()
+    for key in ("version", "processes", "versions", "created", "command"):
+        del older[key]  # keys that runs made before them lack
+    for key in ("channels_last", "sync_bn", "compile"):
+        del older["train"][key]
+    older["from_the_future"] = {"kept": True}
+    run = RunDir(tmp_path)
+    (tmp_path / "config.json").write_text(json.dumps(older))
+    read = run.config()
+    assert read.processes == 1 and read.train.steps == 7 and read.train.channels_last
+    assert read.extra == {"from_the_future": {"kept": True}}
+    run.write_config(read.with_steps(9))
+    assert json.loads((tmp_path / "config.json").read_text())["from_the_future"] == {"kept": True}
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda d: d.pop("model"), "has unusable settings (no 'model')"),
+        (lambda d: d["train"].update(lr=-1), "has unusable settings (learning rate must be"),
+        (lambda d: d["train"].update(momentum=0.9), "unknown training settings: momentum"),
+        (lambda d: d["data"].pop("fingerprint"), "has unusable settings (no 'fingerprint')"),
+    ],
+)
+def test_an_unusable_config_is_one_line(tmp_path: Path, change, message: str) -> None:
+    config = run_config().to_dict()
+    change(config)
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(RunError) as info:
+        RunDir.open(tmp_path)
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_run_status_round_trips_and_refuses_what_it_cannot_read(tmp_path: Path) -> None:
+    status = RunStatus.now("stopped", 5, 10, checkpoint_step=5, device="cpu", last_loss=0.5, reason="asked")
+    assert RunStatus.from_dict(status.to_dict()) == status
+    assert "reason" not in RunStatus.now("running", 1, 2).to_dict()  # None is left out
+    older = {"state": "finished", "pid": 7, "host": "h", "step": 3, "total_steps": 3, "updated": 2}
+    assert RunStatus.from_dict(older).checkpoint_step is None
+    for bad, message in [({"step": 1}, "no 'state'"), ({"state": "paused"}, "unknown state 'paused'"),
+                         ({"state": "running", "pid": "x"}, "invalid literal")]:  # fmt: skip
+        with pytest.raises(RunError, match=message):
+            RunStatus.from_dict(bad)
+    run = RunDir.create(tmp_path / "run", run_config())
+    run.status_path.write_text('{"state": "running", "step": "many"}')
+    with pytest.raises(RunError, match=r"status\.json is not a usable status"):
+        run.liveness()
+    assert RunRow.of(run).state == "unreadable"  # the run list shows it, and does not fail

@@ -28,24 +28,6 @@ def parse_int(name: str, text: str, low: int) -> int:
     return number
 
 
-def parse_float(
-    name: str,
-    text: str,
-    low: float = -math.inf,
-    high: float = math.inf,
-    open_low: bool = False,
-    open_high: bool = False,
-) -> float:
-    """A finite number between ``low`` and ``high`` (each end included unless ``open_*``)."""
-    number = parse_number(name, text)
-    too_low = number < low or (open_low and number == low)
-    too_high = number > high or (open_high and number == high)
-    if not math.isfinite(number) or too_low or too_high:
-        interval = f"{'(' if open_low else '['}{low:g}, {high:g}{')' if open_high else ']'}"
-        raise ValueError(f"{name}: must be in {interval}, not {text.strip()}")
-    return number
-
-
 def parse_ints(name: str, text: str) -> tuple[int, ...]:
     try:
         return tuple(int(part) for part in text.split(","))

@@ -22,6 +22,7 @@ from core.lifecycle import (
     train_as_rank,
     train_run,
 )
+from core.presets import PRESETS
 from core.runs import RunDir, default_runs_folder
 from core.schedules import SCHEDULES
 from core.session import SessionOptions, TrainingSession
@@ -31,7 +32,9 @@ from tui.commands.common import DataRoot, log, parse_ints
 
 def train(
     preset: str = typer.Option(
-        "auto", help="seed (the lab's recipe), cpu (small, minutes on a CPU), or auto."
+        "auto",
+        help="; ".join(f"{name}: {p.description}" for name, p in PRESETS.items())
+        + "; auto: seed on a GPU, else cpu.",
     ),
     steps: int | None = typer.Option(None, help="Total optimizer steps (also extends a resumed run)."),
     batch_size: int | None = typer.Option(None, help="Images per step."),

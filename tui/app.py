@@ -9,11 +9,15 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
+from tui.screens.base import AppScreen
 from tui.screens.evaluate import EvaluateScreen
 from tui.screens.help import HelpScreen
 from tui.screens.sample import SampleScreen
 from tui.screens.train import TrainScreen
 from tui.settings import AppSettings
+
+METRICS = "accuracy, Fréchet distance, diversity"
+TRAINING_GOES_ON = "training goes on in its own process"
 
 
 class CfgTuiApp(App[None]):
@@ -23,28 +27,16 @@ class CfgTuiApp(App[None]):
     CSS_PATH = "cfg_tui.tcss"
     MODES = {"train": TrainScreen, "sample": SampleScreen, "evaluate": EvaluateScreen}
     DEFAULT_MODE = "sample"
+    # The tooltips are the help screen's words (tui/screens/help.py makes it from the bindings).
     BINDINGS = [
         Binding("ctrl+t", "switch_mode('train')", "Train", priority=True, tooltip="Train screen"),
         Binding("ctrl+s", "switch_mode('sample')", "Sample", priority=True, tooltip="Sample screen"),
-        Binding(
-            "ctrl+n",
-            "switch_mode('evaluate')",
-            "Eval",
-            priority=True,
-            tooltip="Evaluate screen (accuracy, Fréchet distance, diversity)",
-        ),
+        Binding("ctrl+n", "switch_mode('evaluate')", "Eval", priority=True, tooltip=f"Evaluate: {METRICS}"),
         Binding("f1", "help", "Help", tooltip="this help"),
         Binding("question_mark", "help", "Help", show=False, tooltip="this help"),
         # Not in the footer, to leave room at 80 columns; the help screen lists it.
-        Binding(
-            "ctrl+q",
-            "quit",
-            "Quit",
-            priority=True,
-            show=False,
-            tooltip="quit (training goes on in its own process)",
-        ),
-    ]
+        Binding("ctrl+q", "quit", "Quit", priority=True, show=False, tooltip=f"quit ({TRAINING_GOES_ON})"),
+    ]  # fmt: skip
 
     def __init__(self, settings: AppSettings | None = None) -> None:
         super().__init__()
@@ -67,11 +59,11 @@ class CfgTuiApp(App[None]):
         yield SystemCommand("Sample", "Generate digits from a checkpoint", lambda: self.switch_mode("sample"))
         yield SystemCommand(
             "Evaluate",
-            "Accuracy, Fréchet distance, diversity of samples",
+            f"{METRICS.capitalize()} of samples",
             lambda: self.switch_mode("evaluate"),
         )
         yield SystemCommand("Help", "Every key of the app", self.action_help)
-        if isinstance(screen, SampleScreen | TrainScreen | EvaluateScreen):
+        if isinstance(screen, AppScreen):
             yield from screen.commands()
 
     def open_in_sample(self, checkpoint: Path) -> None:

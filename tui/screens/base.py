@@ -3,9 +3,11 @@ where a worker that failed is reported (as harlequin does, on ``Worker.StateChan
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar, cast
 
 from textual import on
+from textual.app import SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
@@ -15,6 +17,7 @@ from tui.settings import AppSettings
 if TYPE_CHECKING:
     from tui.app import CfgTuiApp
 
+T = TypeVar("T")
 USER_ERRORS = (ValueError, OSError)
 """Failures whose message is meant for the user as it is (the core's errors are ValueErrors)."""
 
@@ -33,6 +36,22 @@ class AppScreen(Screen[None]):
 
     HELP_KEYS: list[Binding] = []
     """Keys of the screen's widgets (not its bindings) that the help screen should list too."""
+    PALETTE: list[tuple[str, str, str]] = []
+    """The screen's actions in the command palette: (title, what it does, action name)."""
+
+    def commands(self) -> list[SystemCommand]:
+        """:attr:`PALETTE` as commands (the app adds them while this screen is shown)."""
+        return [
+            SystemCommand(title, what, getattr(self, f"action_{name}")) for title, what, name in self.PALETTE
+        ]
+
+    def checked(self, make: Callable[[], T], title: str) -> T | None:
+        """``make()``, or None after one error notification (its ValueError names the bad field)."""
+        try:
+            return make()
+        except ValueError as e:
+            self.notify(str(e), title=title, severity="error")
+            return None
 
     @property
     def cfg_app(self) -> CfgTuiApp:

@@ -7,11 +7,11 @@ from pathlib import Path
 
 from rich.text import Text
 from textual import work
-from textual.app import ComposeResult, SystemCommand
+from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Select, Static
+from textual.widgets import DataTable, Footer, Header, Input, Label, Select, Static
 from textual.worker import Worker
 
 from core.assets import CLASSIFIER
@@ -19,7 +19,7 @@ from core.solvers import check_solver, check_steps
 from tui.format import EVAL_COLUMNS, eval_cells
 from tui.parse import parse_floats, parse_int, parse_ints
 from tui.screens.base import AppScreen
-from tui.widgets.form import field
+from tui.widgets.form import action_button, field
 
 MODES = ("eval", "sweep")
 
@@ -63,6 +63,7 @@ def bar_chart(rows: list[dict], width: int) -> Text:
 class EvaluateScreen(AppScreen):
     """Quality numbers for a checkpoint; generation and the classifier run in a thread worker."""
 
+    PALETTE = [("Run evaluation", "Measure the checkpoint's samples (ctrl+g)", "run")]
     BINDINGS = [
         Binding(
             "ctrl+g",
@@ -87,7 +88,7 @@ class EvaluateScreen(AppScreen):
                 yield Input(str(self.settings.checkpoint), id="eval-checkpoint", compact=True)
                 yield Label("classifier", classes="form-label")
                 yield Input(str(CLASSIFIER), id="eval-classifier", compact=True)
-                yield Button("Run  ctrl+g", id="eval-run", variant="primary", compact=True)
+                yield action_button("Run", "ctrl+g", "run", id="eval-run")
                 yield Static("", id="eval-status")
             with Vertical(id="eval-view"):
                 yield DataTable(id="eval-table", cursor_type="row", zebra_stripes=True)
@@ -99,18 +100,9 @@ class EvaluateScreen(AppScreen):
         self.rows: list[dict] = []
         self.query_one(DataTable).add_columns(*EVAL_COLUMNS)
 
-    def commands(self) -> list[SystemCommand]:
-        return [SystemCommand("Run evaluation", "Measure the checkpoint's samples (ctrl+g)", self.action_run)]
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "eval-run":
-            self.action_run()
-
     def action_run(self) -> None:
-        try:
-            request = self._request()
-        except ValueError as e:
-            self.notify(str(e), title="Cannot evaluate", severity="error")
+        request = self.checked(self._request, "Cannot evaluate")
+        if request is None:
             return
         self.rows = []
         self.query_one(DataTable).clear()

@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import torch
 from textual import on, work
-from textual.app import ComposeResult, SystemCommand
+from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.widgets import Button, Footer, Header, Input, Label, ProgressBar, Select, Static
+from textual.widgets import Footer, Header, Input, Label, ProgressBar, Select, Static
 from textual.worker import Worker, get_current_worker
 
 from core.checkpoint import load_checkpoint, read_config
@@ -26,7 +26,7 @@ from tui.parse import parse_floats, parse_int
 from tui.screens.base import AppScreen
 from tui.screens.export import ExportChoice, ExportScreen
 from tui.widgets.digit_picker import DigitPicker
-from tui.widgets.form import field
+from tui.widgets.form import action_button, field
 from tui.widgets.image_grid import GridPanel, ImageGrid
 
 TRAJECTORY_FRAMES = 20
@@ -98,6 +98,11 @@ class SampleScreen(AppScreen):
         ],
         Binding("n", "toggle_null", "Null", show=False, tooltip="toggle null (unconditional samples)"),
     ]
+    PALETTE = [
+        ("Generate", "Sample the chosen digits at each guidance scale (ctrl+g)", "generate"),
+        ("Export", "Write the grid as PNG (and .npz) (ctrl+e)", "export"),
+        ("Play trajectory", "Watch the samples go from noise to digits (p)", "play"),
+    ]
 
     def __init__(self) -> None:
         super().__init__()
@@ -123,7 +128,7 @@ class SampleScreen(AppScreen):
                 yield field("seed", Input("0", id="seed", compact=True))
                 yield Label("checkpoint", classes="form-label")
                 yield Input(str(self.settings.checkpoint), id="checkpoint", compact=True)
-                yield Button("Generate  ctrl+g", id="generate", variant="primary", compact=True)
+                yield action_button("Generate", "ctrl+g", "generate", id="generate")
                 yield ProgressBar(total=1, show_eta=False, id="progress")
             with Vertical(id="sample-view"):
                 yield ImageGrid(id="grid")
@@ -135,15 +140,6 @@ class SampleScreen(AppScreen):
         self.player = self.set_interval(1 / PLAY_FPS, self._next_frame, pause=True)
         self.query_one(DigitPicker).focus()
         self._offer_classes(self.settings.checkpoint)
-
-    def commands(self) -> list[SystemCommand]:
-        return [
-            SystemCommand(
-                "Generate", "Sample the chosen digits at each guidance scale", self.action_generate
-            ),
-            SystemCommand("Export", "Write the grid as PNG (and .npz)", self.action_export),
-            SystemCommand("Play trajectory", "Watch the samples go from noise to digits", self.action_play),
-        ]
 
     def use_checkpoint(self, checkpoint: Path) -> None:
         self.query_one("#checkpoint", Input).value = str(checkpoint)
@@ -178,15 +174,9 @@ class SampleScreen(AppScreen):
     def action_page(self, delta: int) -> None:
         self.query_one(ImageGrid).page(delta)
 
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "generate":
-            self.action_generate()
-
     def action_generate(self) -> None:
-        try:
-            request = self._request()
-        except ValueError as e:
-            self.notify(str(e), title="Cannot generate", severity="error")
+        request = self.checked(self._request, "Cannot generate")
+        if request is None:
             return
         total = len(request.scales) * request.steps
         self.query_one(ProgressBar).update(total=total, progress=0)

@@ -15,11 +15,11 @@ from typing import TypeVar
 
 from rich.text import Text
 from textual import on, work
-from textual.app import ComposeResult, SystemCommand
+from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
-from textual.widgets import Button, DataTable, Footer, Header, Input, Select, Static
+from textual.widgets import DataTable, Footer, Header, Input, Select, Static
 from textual.worker import Worker
 
 from core.lifecycle import ask_to_stop, create_run, prepare_resume
@@ -30,7 +30,7 @@ from tui.format import format_duration
 from tui.launcher import launch_training
 from tui.parse import parse_number, parse_whole
 from tui.screens.base import AppScreen
-from tui.widgets.form import field
+from tui.widgets.form import action_button, field
 from tui.widgets.loss_chart import LossChart
 from tui.widgets.run_list import RunList
 
@@ -108,6 +108,12 @@ class TrainScreen(AppScreen):
         Binding("ctrl+r", "resume", "Resume", tooltip="resume the selected run"),
         Binding("ctrl+o", "open_in_sample", "Open", tooltip="open the selected run in Sample"),
     ]
+    PALETTE = [
+        ("Start training", "Launch a run with the form's settings (ctrl+g)", "start"),
+        ("Stop training", "Checkpoint and stop the followed run (ctrl+x)", "stop"),
+        ("Resume run", "Continue the selected run (ctrl+r)", "resume"),
+        ("Open run in Sample", "Sample from the selected run (ctrl+o)", "open_in_sample"),
+    ]
     HELP_KEYS = [Binding("enter", "", "follow the run under the cursor", key_display="enter (run list)")]
 
     def __init__(self) -> None:
@@ -140,7 +146,7 @@ class TrainScreen(AppScreen):
         yield field("procs", Input(id="nproc", placeholder="1", compact=True))
         yield field("precision", Select([(p, p) for p in PRECISIONS], value="fp32", id="precision", **SELECT))
         yield field("name", Input(id="run-name", compact=True))
-        yield Button("Start  ctrl+g", id="start", variant="primary", compact=True)
+        yield action_button("Start", "ctrl+g", "start", id="start")
         yield Static(id="preset-help")
 
     def on_mount(self) -> None:
@@ -203,10 +209,6 @@ class TrainScreen(AppScreen):
         data_root = self.settings.data_root
         return ["--data-root", str(data_root)] if data_root else []
 
-    @on(Button.Pressed, "#start")
-    def _start_pressed(self) -> None:
-        self.action_start()
-
     @on(Input.Submitted)
     def _field_submitted(self) -> None:
         """Enter in a field moves on, like a form should; ctrl+g starts."""
@@ -217,11 +219,10 @@ class TrainScreen(AppScreen):
     def action_start(self) -> None:
         """Check the form here (a bad field is one notification, nothing made), then create the run
         in a worker (it reads the training data) and launch its trainer."""
-        try:
-            plan, path = self.form_plan()
-        except ValueError as e:
-            self.notify(str(e), title="Start", severity="error")
+        planned = self.checked(self.form_plan, "Start")
+        if planned is None:
             return
+        plan, path = planned
         self.query_one("#train-stats", Static).update(
             Text.assemble((path.name, "bold"), "  preparing: reading the training data…")
         )
@@ -276,19 +277,6 @@ class TrainScreen(AppScreen):
             self.notify(f"{run.path.name} has no checkpoint yet", severity="warning")
             return
         self.cfg_app.open_in_sample(run.model_path)
-
-    def commands(self) -> list[SystemCommand]:
-        """The screen's actions in the command palette (the app adds them while this screen is on)."""
-        return [
-            SystemCommand(
-                "Start training", "Launch a run with the form's settings (ctrl+g)", self.action_start
-            ),
-            SystemCommand("Stop training", "Checkpoint and stop the followed run (ctrl+x)", self.action_stop),
-            SystemCommand("Resume run", "Continue the selected run (ctrl+r)", self.action_resume),
-            SystemCommand(
-                "Open run in Sample", "Sample from the selected run (ctrl+o)", self.action_open_in_sample
-            ),
-        ]
 
     # --- launching and following ----------------------------------------------------------------
 

@@ -24,15 +24,15 @@ from textual.worker import Worker
 
 from core.lifecycle import ask_to_stop, create_run, prepare_resume
 from core.presets import PRESETS
-from core.runs import MetricsTail, RunDir, RunError, RunStatus, find_runs
+from core.runs import MetricsTail, RunDir, RunError, find_runs
 from core.settings import DEVICES, RunPlan, RunSettings, new_run_path, plan_run
-from tui.format import format_duration
 from tui.launcher import launch_training
 from tui.parse import parse_number, parse_whole
 from tui.screens.base import AppScreen
 from tui.widgets.form import action_button, field
 from tui.widgets.loss_chart import LossChart
 from tui.widgets.run_list import RunList
+from tui.widgets.run_stats import IDLE_TEXT, run_stats
 
 FOLLOW_SECONDS = 0.33
 """How often the followed run's files are read: live enough, and cheap (about 3 reads a second)."""
@@ -49,51 +49,12 @@ def optional(text: str, parse: Callable[[str], T]) -> T | None:
     return parse(text) if text.strip() else None
 
 
-STATE_STYLES = {
-    "running": "bold green",
-    "finished": "bold cyan",
-    "stopped": "bold yellow",
-    "failed": "bold red",
-    "dead": "bold red",
-}
-
-
-def run_stats(run: RunDir, state: str, status: RunStatus | None, last: dict, batch_size: int | None) -> Text:
-    """The followed run in three short lines (they fit the right column at 80 columns)."""
-    step = status.step if status else int(last.get("step", 0))
-    total = status.total_steps if status else None
-    ips = last.get("images_per_sec")
-    eta = "—"
-    if state == "running" and total and ips and batch_size:
-        eta = format_duration((total - step) / (ips / batch_size))
-    percent = f" ({100 * step / total:.0f}%)" if total else ""
-    memory = last.get("memory_mb")
-    checkpoint = status.checkpoint_step if status else None
-    elapsed = status.elapsed if status and status.elapsed is not None else last.get("elapsed")
-    text = Text(no_wrap=True, overflow="ellipsis")
-    text.append(f"{run.path.name}  ", style="bold")
-    text.append(state, style=STATE_STYLES.get(state, "bold"))
-    reason = {"failed": status.reason if status else None, "dead": "its process is gone; ctrl+r resumes"}
-    if reason.get(state):
-        text.append(f"  {reason[state]}")
-    text.append(f"\nstep {step}/{total or '?'}{percent}  {ips or 0:.0f} img/s  ETA {eta}")
-    text.append(
-        f"\n{(status.device if status else None) or '?'}  mem {f'{memory:.0f} MB' if memory else '—'}  "
-        f"ckpt {checkpoint if checkpoint is not None else '—'}  "
-        f"elapsed {format_duration(elapsed) if elapsed is not None else '—'}"
-    )
-    return text
-
-
 @dataclass
 class RunCreated(Message):
     """A new run's folder is written (config.json); its trainer can start."""
 
     run: RunDir
     plan: RunPlan
-
-
-IDLE_TEXT = "No run followed.\nFill in the form and press ctrl+g,\nor pick a run below and press enter."
 
 
 class TrainScreen(AppScreen):

@@ -89,9 +89,10 @@ def train(
     if ranks.distributed and nproc not in (1, ranks.world_size):
         raise typer.BadParameter(f"--nproc {nproc} disagrees with the {ranks.world_size} processes started")
     settings = RunSettings(
-        preset, steps, batch_size, lr, eta, ema_decay, grad_clip, schedule,
-        parse_ints("--channels", channels) if channels else None, layers, embed_dim,
-        seed, bf16, compile, sync_bn, device, ranks.world_size if ranks.distributed else nproc,
+        preset=preset, steps=steps, batch_size=batch_size, lr=lr, eta=eta, ema_decay=ema_decay,
+        grad_clip=grad_clip, schedule=schedule, channels=parse_ints("--channels", channels) if channels else None,
+        layers=layers, embed_dim=embed_dim, seed=seed, bf16=bf16, compile=compile, sync_bn=sync_bn,
+        device=device, processes=ranks.world_size if ranks.distributed else nproc,
     )  # fmt: skip
     plan = plan_run(settings) if resume is None else None
     torch_device = resolve_device(device)

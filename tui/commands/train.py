@@ -90,8 +90,9 @@ def train(
         raise typer.BadParameter(f"--nproc {nproc} disagrees with the {ranks.world_size} processes started")
     settings = RunSettings(
         preset=preset, steps=steps, batch_size=batch_size, lr=lr, eta=eta, ema_decay=ema_decay,
-        grad_clip=grad_clip, schedule=schedule, channels=parse_ints("--channels", channels) if channels else None,
-        layers=layers, embed_dim=embed_dim, seed=seed, bf16=bf16, compile=compile, sync_bn=sync_bn,
+        grad_clip=grad_clip, schedule=schedule, layers=layers,
+        channels=parse_ints("--channels", channels) if channels else None, embed_dim=embed_dim,
+        seed=seed, bf16=bf16, compile=compile, sync_bn=sync_bn,
         device=device, processes=ranks.world_size if ranks.distributed else nproc,
     )  # fmt: skip
     plan = plan_run(settings) if resume is None else None

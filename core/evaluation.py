@@ -6,75 +6,97 @@ the conditional and the null field; we batch them into one call, but the work is
 
 from __future__ import annotations
 
+import itertools
+import math
 import time
 from collections.abc import Callable, Sequence
 
 import torch
+from torch import Tensor
 
+from core.damage import DAMAGES, damaged
 from core.data import ImageBatches
-from core.metrics import Classifier, quality
+from core.metrics import Classifier, Reference, quality
 from core.sampling import generate
 from core.solvers import EVALS_PER_STEP, check_solver, check_steps
 from core.unet import UNet
 
 CHUNK = 250
+SEED_STRIDE = 1000
+"""Chunk i of a set of seed s draws its noise from seed 1000·s + i, so that sets of different seeds
+share no noise (up to 1,000 chunks)."""
+MEASURES = ("frechet", "kid", "precision", "recall")
+HIGHER_IS_WORSE = {"frechet": True, "kid": True, "precision": False, "recall": False}
 
 
 def nfe(solver: str, steps: int, w: float) -> int:
     return EVALS_PER_STEP[solver] * steps * (1 if w in (0.0, 1.0) else 2)
 
 
+def generate_set(model: UNet, w: float, solver: str, steps: int, per_class: int, seed: int = 0) -> Tensor:
+    """``per_class`` samples of every class, class by class: ``(C · per_class, 1, H, W)`` in [-1, 1]."""
+    labels = torch.arange(model.config.num_classes).repeat_interleave(per_class)
+    # Chunks of a few hundred: on a CPU one batch of thousands spends more time allocating
+    # activations than computing them (measured: 3x the wall time, most of it in the kernel).
+    chunks = [
+        generate(model, chunk, w, steps=steps, solver=solver, seed=SEED_STRIDE * seed + i)
+        for i, chunk in enumerate(labels.split(CHUNK))
+    ]
+    return torch.cat(chunks).clamp(-1, 1)
+
+
 def evaluate_samples(
     model: UNet,
     classifier: Classifier,
-    real: ImageBatches,
+    reference: Reference,
     w: float,
     solver: str,
     steps: int,
     per_class: int,
     seed: int = 0,
 ) -> dict:
-    """Generate ``per_class`` samples of every digit and measure them against ``real``."""
-    labels = torch.arange(model.config.num_classes).repeat_interleave(per_class)
+    """Generate ``per_class`` samples of every digit and measure them against ``reference``."""
     start = time.perf_counter()
-    # Chunks of a few hundred: on a CPU one batch of thousands spends more time allocating
-    # activations than computing them (measured: 3x the wall time, most of it in the kernel).
-    chunks = [
-        generate(model, chunk, w, steps=steps, solver=solver, seed=seed + i)
-        for i, chunk in enumerate(labels.split(CHUNK))
-    ]
-    images = torch.cat(chunks).clamp(-1, 1)
+    images = generate_set(model, w, solver, steps, per_class, seed)
     seconds = time.perf_counter() - start
-    measured = quality(classifier, images, labels, real.images, real.labels)
+    labels = torch.arange(model.config.num_classes).repeat_interleave(per_class)
     return {"name": f"w={w:g} {solver}×{steps}", "guidance": w, "solver": solver, "steps": steps,
-            "nfe": nfe(solver, steps, w), "seconds": round(seconds, 3), **measured.to_dict()}  # fmt: skip
+            "seed": seed, "nfe": nfe(solver, steps, w), "seconds": round(seconds, 3),
+            **quality(classifier, images, labels, reference, seed).to_dict()}  # fmt: skip
+
+
+def score(classifier: Classifier, reference: Reference, name: str, images: Tensor, labels: Tensor) -> dict:
+    """An evaluation row for any labelled images (real, damaged, or samples from a file)."""
+    measured = quality(classifier, images, labels.cpu(), reference)
+    return {"name": name, "guidance": None, "solver": None, "steps": None, "seed": None, "nfe": 0,
+            "seconds": 0.0, **measured.to_dict()}  # fmt: skip
+
+
+def balanced(data: ImageBatches, per_class: int) -> tuple[Tensor, Tensor]:
+    """The first ``per_class`` images of each class of ``data``, class by class."""
+    labels = data.labels.cpu()
+    picks = torch.cat(
+        [torch.nonzero(labels == c).squeeze(1)[:per_class] for c in range(int(labels.max()) + 1)]
+    )
+    return data.images[picks.to(data.device)].cpu(), labels[picks]
 
 
 def reference_rows(
-    classifier: Classifier, real: ImageBatches, train: ImageBatches, per_class: int
+    classifier: Classifier, reference: Reference, train: ImageBatches, per_class: int
 ) -> list[dict]:
-    """What the numbers look like for real training images (the ceiling) and for noise (the floor)."""
-    generator = torch.Generator().manual_seed(0)
-    picks = torch.cat([torch.nonzero(train.labels.cpu() == c).squeeze(1)[:per_class] for c in range(10)])
-    rows = []
-    for name, images, labels in (
-        ("real training images", train.images[picks.to(train.device)], train.labels[picks.to(train.device)]),
-        (
-            "noise",
-            torch.randn(len(picks), 1, 32, 32, generator=generator).clamp(-1, 1),
-            train.labels.cpu()[picks],
-        ),
-    ):
-        measured = quality(classifier, images, labels, real.images, real.labels)
-        rows.append({"name": name, "guidance": None, "solver": None, "steps": None, "nfe": 0, "seconds": 0.0,
-                     **measured.to_dict()})  # fmt: skip
-    return rows
+    """What the numbers look like for real training images (the floor) and for noise."""
+    images, labels = balanced(train, per_class)
+    noise = torch.randn(images.shape, generator=torch.Generator().manual_seed(0)).clamp(-1, 1)
+    return [
+        score(classifier, reference, "real training images", images, labels),
+        score(classifier, reference, "noise", noise, labels),
+    ]
 
 
 def sweep(
     model: UNet,
     classifier: Classifier,
-    real: ImageBatches,
+    reference: Reference,
     scales: Sequence[float],
     solvers: Sequence[str],
     step_counts: Sequence[int],
@@ -93,7 +115,61 @@ def sweep(
     for w in scales:
         for solver in solvers:
             for steps in step_counts:
-                row = evaluate_samples(model, classifier, real, w, solver, steps, per_class, seed)
+                row = evaluate_samples(model, classifier, reference, w, solver, steps, per_class, seed)
                 rows.append(row)
                 on_row(row)
     return rows
+
+
+CHECK_GUIDANCE = 3.0
+CHECK_SOLVER_STEPS = (2, 4, 8, 99)
+"""The generated sets of ``cfg-tui eval check``: Euler at these steps, w = 3."""
+FLOOR = "real train"
+
+
+def check_rows(
+    classifier: Classifier,
+    reference: Reference,
+    train: ImageBatches,
+    per_class: int,
+    model: UNet | None = None,
+    on_row: Callable[[dict], None] = lambda row: None,
+) -> list[dict]:
+    """The floor (real training images against the reference), the same images under each damage of
+    :data:`core.damage.DAMAGES`, and, with a model, its samples at w = 3 with Euler 2/4/8/99."""
+    images, labels = balanced(train, per_class)
+    rows = []
+
+    def add(row: dict, kind: str | None = None, strength: float | None = None) -> None:
+        rows.append(row | {"damage": kind, "strength": strength})
+        on_row(rows[-1])
+
+    add(score(classifier, reference, FLOOR, images, labels))
+    for kind, (unit, strengths) in DAMAGES.items():
+        for strength in strengths:
+            name = f"{kind} {unit} {strength:g}"
+            add(score(classifier, reference, name, damaged(images, kind, strength), labels), kind, strength)
+    for steps in CHECK_SOLVER_STEPS if model is not None else ():
+        add(evaluate_samples(model, classifier, reference, CHECK_GUIDANCE, "euler", steps, per_class))
+    return rows
+
+
+def badness(row: dict, measure: str) -> float:
+    """How far from real a row is by ``measure``: the value, or 1 − value where higher is better."""
+    value = row[measure]
+    return value if HIGHER_IS_WORSE[measure] else 1 - value
+
+
+def judge(rows: list[dict], measure: str) -> dict[str, tuple[bool, float]]:
+    """Per kind of damage: whether ``measure`` worsens with every step of strength, and how many
+    combined spreads the mildest damage sits above the floor (it must be at least 3)."""
+    floor = next(r for r in rows if r["name"] == FLOOR)
+    verdicts = {}
+    for kind in DAMAGES:
+        series = sorted((r for r in rows if r.get("damage") == kind), key=lambda r: r["strength"])
+        worse = [badness(r, measure) for r in series]
+        grows = all(b > a for a, b in itertools.pairwise(worse))
+        spread = math.hypot(series[0][f"{measure}_spread"] or 0.0, floor[f"{measure}_spread"] or 0.0)
+        margin = (worse[0] - badness(floor, measure)) / spread if spread > 0 else math.inf
+        verdicts[kind] = (grows, margin)
+    return verdicts

@@ -154,3 +154,35 @@ def line_chart(
     draw.text((width / 2, height - 14), x_label, fill="black", font=font, anchor="mm")
     draw.text((left, top - 12), y_label, fill="black", font=font, anchor="lm")
     return image
+
+
+class SamplesError(ValueError):
+    """A samples file that cannot be scored; the message is one line naming the problem."""
+
+
+def load_samples_npz(path: str | os.PathLike) -> tuple[Tensor, Tensor]:
+    """``images`` ``(N, 1, H, W)`` float32 in [-1, 1] and int64 ``labels`` ``(N,)`` of a file in
+    :func:`save_samples_npz`'s format; nothing is unpickled. :class:`SamplesError` if it is not one."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {name: npz[name] for name in ("images", "labels") if name in npz.files}
+    except FileNotFoundError:
+        raise SamplesError(f"{path}: no such file") from None
+    except (OSError, ValueError, EOFError) as e:
+        raise SamplesError(
+            f"{path} is not a readable .npz file ({str(e).splitlines()[0] or type(e).__name__})"
+        ) from None
+    missing = [name for name in ("images", "labels") if name not in arrays]
+    if missing:
+        raise SamplesError(f"{path} has no {' and no '.join(missing)} array (see cfg-tui sample --npz)")
+    images, labels = arrays["images"], arrays["labels"]
+    if images.ndim != 4 or images.shape[1] != 1 or not np.issubdtype(images.dtype, np.floating):
+        raise SamplesError(f"{path}: images must be float (N, 1, H, W), not {images.dtype} {images.shape}")
+    if labels.shape != (len(images),) or not np.issubdtype(labels.dtype, np.integer):
+        raise SamplesError(
+            f"{path}: labels must be {len(images)} integers, not {labels.dtype} {labels.shape}"
+        )
+    if len(images) < 2 or not np.isfinite(images).all() or images.min() < -1.001 or images.max() > 1.001:
+        raise SamplesError(f"{path}: images must be at least 2, finite, in [-1, 1]")
+    return torch.from_numpy(images.astype(np.float32)).clamp(-1, 1), torch.from_numpy(labels.astype(np.int64))

@@ -1,7 +1,9 @@
 import csv
+import dataclasses
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -28,19 +30,102 @@ def test_eval_reports_rows_with_references(files: dict, capsys: pytest.CaptureFi
     out = Path(files["dir"]) / "eval.json"
     code, stdout, err = invoke(
         capsys, "eval", "--checkpoint", files["model"], "--classifier", files["classifier"],
-        "--guidance", "1,3", "--per-class", "3", "--steps", "2", "--json", str(out),
+        "--guidance", "1,3", "--per-class", "3", "--steps", "2", "--seeds", "0,1", "--out", str(out),
     )  # fmt: skip
     assert code == 0, err
     rows = json.loads(out.read_text())
-    assert [r["name"] for r in rows] == ["real training images", "noise", "w=1 euler×2", "w=3 euler×2"]
-    assert [r["nfe"] for r in rows] == [0, 0, 2, 4]
+    names = ["real training images", "noise", *(f"w={w} euler×2" for _ in (0, 1) for w in (1, 3))]
+    assert [r["name"] for r in rows] == names and [r["seed"] for r in rows[2:]] == [0, 0, 1, 1]
+    assert [r["nfe"] for r in rows] == [0, 0, 2, 4, 2, 4]
+    assert all(r["n"] == 30 for r in rows) and rows[2]["frechet"] != rows[4]["frechet"]  # other noise
+    for row in rows:
+        spreads = [row[f"{m}_spread"] for m in ("frechet", "kid", "precision", "recall")]
+        assert all(s is not None and s >= 0 for s in spreads) and 0 <= row["precision"] <= 1
     for row in rows:
         assert (
             0 <= row["accuracy"] <= 1
             and row["frechet"] >= 0
             and set(row["frechet_per_class"]) <= set("0123456789")
         )
-    assert "real training images" in stdout and "frechet" in stdout
+    assert "real training images" in stdout and "frechet" in stdout and "±" in stdout
+
+
+def test_eval_scores_a_samples_file_as_json_on_stdout(files: dict, capsys: pytest.CaptureFixture) -> None:
+    npz = Path(files["dir"]) / "s.npz"
+    args = ["sample", "--checkpoint", files["model"], "--digits", "0-9,null", "--per-class", "3"]
+    assert invoke(capsys, *args, "--steps", "2", "--guidance", "1,3", "--npz", str(npz))[0] == 0
+    code, stdout, err = invoke(
+        capsys,
+        "eval",
+        "--samples",
+        str(npz),
+        "--classifier",
+        files["classifier"],
+        "--no-references",
+        "--json",
+    )
+    assert code == 0, err
+    (row,) = json.loads(stdout)  # nothing but JSON on stdout
+    assert row["name"] == "s.npz" and row["n"] == 2 * 10 * 3  # two panels of ten digits, null left out
+    assert "6 null samples left out" in err
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "no such file"),
+        (b"not a zip", "is not a readable .npz file"),
+        ({"images": np.zeros((4, 1, 32, 32), np.float32)}, "has no labels array"),
+        (
+            {"images": np.zeros((4, 32, 32), np.float32), "labels": np.zeros(4, np.int64)},
+            "images must be float (N, 1, H, W)",
+        ),
+        ({"images": np.full((4, 1, 32, 32), 3, np.float32), "labels": np.zeros(4, np.int64)}, "in [-1, 1]"),
+        (
+            {"images": np.zeros((4, 1, 32, 32), np.float32), "labels": np.zeros(3, np.int64)},
+            "labels must be 4 integers",
+        ),
+        (
+            {"images": np.zeros((4, 1, 32, 32), np.float32), "labels": np.array([{}] * 4)},
+            "is not a readable .npz",
+        ),
+    ],
+)
+def test_a_bad_samples_file_is_one_line_and_exit_2(
+    content: object, message: str, files: dict, capsys: pytest.CaptureFixture
+) -> None:
+    path = Path(files["dir"]) / "bad.npz"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    elif isinstance(content, dict):
+        with path.open("wb") as f:
+            np.savez(f, **content)
+    code, _, err = invoke(capsys, "eval", "--samples", str(path), "--classifier", files["classifier"])
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and message in lines[0], err
+
+
+def test_eval_check_prints_every_damage_and_a_verdict_per_measure(
+    tmp_path: Path, bars_data_root: Path, capsys: pytest.CaptureFixture
+) -> None:
+    train, _ = load_split("mnist", "train", bars_data_root, log=lambda s: None)
+    classifier = save_classifier(tmp_path / "clf.safetensors", train_classifier(train, epochs=1), {})
+    two_classes = dataclasses.replace(SMALL, num_classes=2)  # as the bars
+    model = save_checkpoint(tmp_path / "small.safetensors", new_model(two_classes, seed=0))
+    common = ["--classifier", str(classifier), "--data-root", str(bars_data_root), "--per-class", "10"]
+    code, stdout, err = invoke(capsys, "eval", "check", *common, "--checkpoint", str(model), "--json")
+    assert code == 0, err
+    rows = json.loads(stdout)
+    damages = ["blur σ px 0.3", "blur σ px 0.6", "blur σ px 1", "noise σ 0.02", "noise σ 0.05", "noise σ 0.1",
+               "quantise levels 4", "shift px 1"]  # fmt: skip
+    generated = [f"w=3 euler×{n}" for n in (2, 4, 8, 99)]
+    assert [r["name"] for r in rows] == ["real train", *damages, *generated]
+    assert all(r["n"] == 20 for r in rows)  # the bars have two classes
+    code, stdout, err = invoke(capsys, "eval", "check", *common, "--no-generated", "--feature-layer", "pool")
+    assert code == 0, err
+    assert "pool features" in stdout and "does each measure see each damage?" in stdout
+    for measure in ("frechet", "kid", "precision", "recall"):
+        assert any(line.split("│")[1].strip() == measure for line in stdout.splitlines() if "│" in line)
 
 
 def test_sweep_writes_json_csv_and_charts(files: dict, capsys: pytest.CaptureFixture) -> None:

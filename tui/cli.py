@@ -13,6 +13,7 @@ from rich.table import Table
 
 from core.checkpoint import CheckpointError
 from core.data import DataError
+from core.images import SamplesError
 from core.runs import RunError
 from core.settings import SettingsError
 from core.unet import MiB, UNet, UNetConfig, model_size_bytes
@@ -34,7 +35,7 @@ app.command()(sample.sample)
 app.command()(path.path)
 app.command()(runs.runs)
 
-USER_ERRORS = (DataError, CheckpointError, RunError, SettingsError)
+USER_ERRORS = (DataError, CheckpointError, RunError, SettingsError, SamplesError)
 """Errors whose message is meant for the user: one line, exit code 2, no traceback."""
 
 

@@ -66,12 +66,33 @@ class RunRow:
         return astuple(self)
 
 
-EVAL_COLUMNS = ("name", "nfe", "seconds", "accuracy", "confidence", "frechet", "diversity")
+EVAL_COLUMNS = (
+    "name",
+    "n",
+    "nfe",
+    "seconds",
+    "accuracy",
+    "frechet",
+    "kid×1e3",
+    "precision",
+    "recall",
+    "diversity",
+)
+"""Every distance with ± its spread (one standard error); FD is biased by n, so n stands beside it."""
+
+
+def with_spread(value: float | None, spread: float | None, digits: int, scale: float = 1.0) -> str:
+    if value is None:
+        return NONE
+    text = f"{value * scale:.{digits}f}"
+    return text if spread is None else f"{text}±{spread * scale:.{digits}f}"
 
 
 def eval_cells(row: dict) -> tuple[str, ...]:
     """An evaluation row (``core.evaluation``) under :data:`EVAL_COLUMNS`."""
+    spread = lambda name, digits, scale=1.0: with_spread(row[name], row.get(f"{name}_spread"), digits, scale)  # noqa: E731
     return (
-        row["name"], str(row["nfe"]), f"{row['seconds']:.1f}", f"{row['accuracy']:.3f}",
-        f"{row['confidence']:.3f}", number(row["frechet"], 2), number(row["diversity"], 3),
+        row["name"], str(row["n"]), str(row["nfe"]), f"{row['seconds']:.1f}", f"{row['accuracy']:.3f}",
+        spread("frechet", 2), spread("kid", 2, 1e3), spread("precision", 3), spread("recall", 3),
+        number(row["diversity"], 3),
     )  # fmt: skip

@@ -5,24 +5,42 @@ from __future__ import annotations
 import csv
 import io
 import json
+import sys
 import time
 from pathlib import Path
 
+import torch
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from core.assets import CLASSIFIER
 from core.checkpoint import load_checkpoint
+from core.damage import DAMAGES
 from core.data import load_split
-from core.evaluation import reference_rows, sweep
+from core.evaluation import MEASURES, check_rows, judge, reference_rows, score, sweep
 from core.files import atomic_write_text
-from core.images import line_chart, save_png
-from core.metrics import accuracy, load_classifier, save_classifier, train_classifier
+from core.images import line_chart, load_samples_npz, save_png
+from core.metrics import (
+    FEATURE_LAYERS,
+    Reference,
+    accuracy,
+    load_classifier,
+    save_classifier,
+    train_classifier,
+)
 from core.runs import checkpoint_file
 from core.settings import resolve_device
 from core.solvers import SOLVERS
-from tui.commands.common import DataRoot, check_writable, log, parse_floats, parse_solvers, parse_steps
+from tui.commands.common import (
+    DataRoot,
+    check_writable,
+    log,
+    parse_floats,
+    parse_ints,
+    parse_solvers,
+    parse_steps,
+)
 from tui.format import EVAL_COLUMNS, eval_cells, number
 
 app = typer.Typer(help="Measure sample quality: accuracy, Fréchet distance, diversity.")
@@ -37,51 +55,138 @@ def rows_table(rows: list[dict], title: str) -> Table:
     return table
 
 
-def _setup(checkpoint: Path | None, classifier_path: Path, device: str, data_root: Path | None):
-    torch_device = resolve_device(device)
-    model, _ = load_checkpoint(checkpoint_file(checkpoint), torch_device)
-    classifier, _ = load_classifier(classifier_path, torch_device)
-    real, _ = load_split("mnist", "test", data_root, device=torch_device, log=log)
-    return model, classifier, real, torch_device
+def _classifier_and_reference(classifier_path: Path, device: torch.device, data_root: Path | None):
+    classifier, _ = load_classifier(classifier_path, device)
+    test, _ = load_split("mnist", "test", data_root, device=device, log=log)
+    return classifier, Reference.of(classifier, test.images, test.labels)
+
+
+def _report(rows: list[dict], title: str, as_json: bool, out: Path | None) -> None:
+    """The rows as a table (or JSON on stdout with ``--json``), and as a JSON file with ``--out``."""
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+    else:
+        _console().print(rows_table(rows, title))
+    if out is not None:
+        atomic_write_text(out, json.dumps(rows, indent=2) + "\n")
+        log(f"wrote {out}")
+
+
+def _console() -> Console:
+    """The terminal's width on a terminal; wide when piped, so that no cell is cut."""
+    return Console(width=None if sys.stdout.isatty() else 200)
+
+
+JsonFlag = typer.Option(False, "--json", help="Print the rows as JSON on stdout instead of a table.")
+OutOption = typer.Option(None, "--out", help="Also write the rows here as JSON.")
 
 
 @app.callback(invoke_without_command=True)
 def evaluate(
     ctx: typer.Context,
     checkpoint: Path | None = typer.Option(None, help="A checkpoint file or run (default: bundled)."),
+    samples: Path | None = typer.Option(
+        None, help="Score these samples instead (.npz of cfg-tui sample --npz: images and labels)."
+    ),
     guidance: str = typer.Option("1,3,5", help="Guidance scales, one row each."),
     per_class: int = typer.Option(100, min=2, help="Samples per digit."),
     solver: str = typer.Option("euler", help=", ".join(SOLVERS)),
     steps: int = typer.Option(99, min=1, help="Solver steps (the lab's: 99)."),
-    seed: int = typer.Option(0, help="Seed of the initial noise."),
+    seeds: str = typer.Option("0", help="Seeds of the initial noise, one row each, e.g. 0,1."),
     classifier: Path = typer.Option(CLASSIFIER, help="The MNIST classifier."),
     references: bool = typer.Option(True, help="Also rows for real training images and for noise."),
-    json_out: Path | None = typer.Option(None, "--json", help="Also write the rows here as JSON."),
+    as_json: bool = JsonFlag,
+    out: Path | None = OutOption,
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
     data_root: Path | None = DataRoot,
 ) -> None:
-    """Generate per_class samples of each digit per guidance scale and measure them against the
-    10,000 MNIST test images."""
+    """Generate per_class samples of each digit per guidance scale (or read them from --samples) and
+    measure them against the 10,000 MNIST test images: accuracy, Fréchet and kernel distance,
+    precision and recall, each with its spread (± a standard error), and n beside them."""
     if ctx.invoked_subcommand is not None:
         return
     solvers = parse_solvers("--solver", solver)
     scales = parse_floats("--guidance", guidance)
-    check_writable("--json", json_out)
-    model, classifier_model, real, torch_device = _setup(checkpoint, classifier, device, data_root)
+    seed_list = parse_ints("--seeds", seeds)
+    check_writable("--out", out)
+    torch_device = resolve_device(device)
+    if samples is not None:
+        images, labels = load_samples_npz(samples)
+        digits = labels < 10
+        if not digits.all():
+            log(f"{int((~digits).sum())} null samples left out: they have no class to be scored against")
+    classifier_model, reference = _classifier_and_reference(classifier, torch_device, data_root)
     rows = []
     if references:
         train, _ = load_split("mnist", "train", data_root, device=torch_device, log=log)
-        rows += reference_rows(classifier_model, real, train, per_class)
-    rows += sweep(model, classifier_model, real, scales, solvers, [steps], per_class, seed)
-    Console().print(rows_table(rows, f"{per_class} samples per digit against the MNIST test set"))
-    if json_out is not None:
-        atomic_write_text(json_out, json.dumps(rows, indent=2) + "\n")
-        typer.echo(f"wrote {json_out}", err=True)
+        rows += reference_rows(classifier_model, reference, train, per_class)
+    if samples is not None:
+        rows.append(score(classifier_model, reference, samples.name, images[digits], labels[digits]))
+    else:
+        model, _ = load_checkpoint(checkpoint_file(checkpoint), torch_device)
+        for seed in seed_list:
+            rows += sweep(model, classifier_model, reference, scales, solvers, [steps], per_class, seed)
+    _report(rows, "against the 10,000 MNIST test images; ± is one standard error", as_json, out)
+
+
+@app.command("check")
+def check_command(
+    per_class: int = typer.Option(100, min=2, help="Images per digit in every row."),
+    checkpoint: Path | None = typer.Option(None, help="The model of the generated rows (default: bundled)."),
+    generated: bool = typer.Option(True, help="Also rows of samples at w = 3, Euler 2/4/8/99."),
+    classifier: Path = typer.Option(CLASSIFIER, help="The MNIST classifier."),
+    feature_layer: str | None = typer.Option(
+        None, help=f"Measure in these features ({', '.join(FEATURE_LAYERS)}; default: the classifier's)."
+    ),
+    as_json: bool = JsonFlag,
+    out: Path | None = OutOption,
+    device: str = typer.Option("auto", help="auto, cpu or cuda."),
+    data_root: Path | None = DataRoot,
+) -> None:
+    """Check the yardstick: real training images (the floor), the same under blur, noise, quantisation
+    and a shift, and generated sets; each measure must worsen with each damage's strength, and its
+    mildest damage must sit 3 spreads above the floor."""
+    check_writable("--out", out)
+    torch_device = resolve_device(device)
+    classifier_model, _ = load_classifier(classifier, torch_device)
+    if feature_layer is not None:
+        if feature_layer not in FEATURE_LAYERS:
+            raise typer.BadParameter(f"--feature-layer must be one of {', '.join(FEATURE_LAYERS)}")
+        classifier_model.feature_layer = feature_layer
+    test, _ = load_split("mnist", "test", data_root, device=torch_device, log=log)
+    reference = Reference.of(classifier_model, test.images, test.labels)
+    train, _ = load_split("mnist", "train", data_root, device=torch_device, log=log)
+    model = load_checkpoint(checkpoint_file(checkpoint), torch_device)[0] if generated else None
+    rows = check_rows(
+        classifier_model, reference, train, per_class, model, on_row=lambda r: log(f"  {r['name']}")
+    )
+    _report(
+        rows, f"eval check, {classifier_model.feature_layer} features; ± is one standard error", as_json, out
+    )
+    if not as_json:
+        _console().print(verdict_table(rows))
+
+
+def verdict_table(rows: list[dict]) -> Table:
+    """Per measure and damage: does it worsen with strength, and by how many spreads the mildest
+    damage sits above the floor (≥ 3 passes)."""
+    table = Table("measure", *DAMAGES, "passes", title="does each measure see each damage?")
+    for measure in MEASURES:
+        verdicts = judge(rows, measure)
+        cells = [
+            f"{'grows' if grows else 'NOT monotone'}, {margin:.1f}σ" for grows, margin in verdicts.values()
+        ]
+        ok = all(grows and margin >= 3 for grows, margin in verdicts.values())
+        table.add_row(measure, *cells, "yes" if ok else "NO")
+    return table
 
 
 @app.command("train-classifier")
 def train_classifier_command(
-    epochs: int = typer.Option(3, min=1, help="Passes over the 60,000 training images."),
+    epochs: int = typer.Option(10, min=1, help="Passes over the 60,000 training images (augmented)."),
+    feature_layer: str = typer.Option(
+        "penultimate", help=f"Features for the distances: {', '.join(FEATURE_LAYERS)}."
+    ),
     out: Path = typer.Option(CLASSIFIER, help="Where to write the classifier."),
     seed: int = typer.Option(0, help="Seed of the weights and the batch order."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
@@ -97,10 +202,15 @@ def train_classifier_command(
     def progress(epoch: int, step: int, loss: float) -> None:
         typer.echo(f"epoch {epoch + 1}/{epochs}  step {step}  loss {loss:.4f}", err=True)
 
-    classifier = train_classifier(train, epochs=epochs, seed=seed, callback=progress)
+    if feature_layer not in FEATURE_LAYERS:
+        raise typer.BadParameter(f"--feature-layer must be one of {', '.join(FEATURE_LAYERS)}")
+    classifier = train_classifier(
+        train, epochs=epochs, seed=seed, feature_layer=feature_layer, callback=progress
+    )
     test_accuracy = accuracy(classifier, test)
     minutes = (time.perf_counter() - start) / 60
     meta = {"test_accuracy": f"{test_accuracy:.4f}", "epochs": str(epochs), "seed": str(seed),
+            "minutes": f"{minutes:.1f}",
             "command": f"cfg-tui eval train-classifier --epochs {epochs} --seed {seed}"}  # fmt: skip
     save_classifier(out, classifier, meta)
     typer.echo(f"test accuracy {100 * test_accuracy:.2f} % after {minutes:.1f} min; wrote {out}")
@@ -123,7 +233,9 @@ def sweep_command(
     step_counts = parse_steps("--steps", steps)
     out_dir.mkdir(parents=True, exist_ok=True)
     check_writable("--out-dir", out_dir / "sweep.json")
-    model, classifier_model, real, _ = _setup(checkpoint, classifier, device, data_root)
+    torch_device = resolve_device(device)
+    model, _ = load_checkpoint(checkpoint_file(checkpoint), torch_device)
+    classifier_model, reference = _classifier_and_reference(classifier, torch_device, data_root)
 
     def report(row: dict) -> None:
         typer.echo(
@@ -132,7 +244,9 @@ def sweep_command(
             f"diversity {number(row['diversity'], 3)}"
         )
 
-    rows = sweep(model, classifier_model, real, scales, solver_names, step_counts, per_class, on_row=report)
+    rows = sweep(
+        model, classifier_model, reference, scales, solver_names, step_counts, per_class, on_row=report
+    )
     write_sweep(out_dir, rows)
     typer.echo(f"wrote sweep.json, sweep.csv and PNG charts (against w, against NFE) to {out_dir}")
 

@@ -140,23 +140,16 @@ class EvaluateScreen(AppScreen):
         from core.checkpoint import load_checkpoint
         from core.data import load_split
         from core.evaluation import sweep
-        from core.metrics import load_classifier
+        from core.metrics import Reference, load_classifier
         from core.runs import checkpoint_file
 
         model, _ = load_checkpoint(checkpoint_file(request.checkpoint))
         classifier, _ = load_classifier(request.classifier)
-        real, _ = load_split("mnist", "test", self.settings.data_root, log=lambda line: None)
+        test, _ = load_split("mnist", "test", self.settings.data_root, log=lambda line: None)
+        reference = Reference.of(classifier, test.images, test.labels)
         post = lambda row: self.post_message(RowReady(row))  # noqa: E731
-        sweep(
-            model,
-            classifier,
-            real,
-            request.scales,
-            request.solvers,
-            request.steps,
-            request.per_class,
-            on_row=post,
-        )
+        r = request
+        sweep(model, classifier, reference, r.scales, r.solvers, r.steps, r.per_class, on_row=post)
         self.post_message(EvalDone())
 
     def on_row_ready(self, message: RowReady) -> None:

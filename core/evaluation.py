@@ -19,6 +19,7 @@ from core.data import ImageBatches
 from core.metrics import Classifier, Reference, quality
 from core.sampling import generate
 from core.solvers import EVALS_PER_STEP, check_solver, check_steps
+from core.statistics import Measure, equal_quality
 from core.unet import UNet
 
 CHUNK = 250
@@ -173,3 +174,36 @@ def judge(rows: list[dict], measure: str) -> dict[str, tuple[bool, float]]:
         margin = (worse[0] - badness(floor, measure)) / spread if spread > 0 else math.inf
         verdicts[kind] = (grows, margin)
     return verdicts
+
+
+def pooled(rows: list[dict], measure: str) -> dict[tuple[float, str, int], Measure]:
+    """Each (w, solver, steps) cell's ``measure`` averaged over its seeds, with the spread of that mean
+    (√Σ s² / k for k seeds)."""
+    cells: dict[tuple[float, str, int], list[dict]] = {}
+    for row in rows:
+        if row.get("solver") is not None:
+            cells.setdefault((row["guidance"], row["solver"], row["steps"]), []).append(row)
+    return {
+        cell: Measure(
+            sum(r[measure] for r in group) / len(group),
+            math.sqrt(sum((r[f"{measure}_spread"] or 0.0) ** 2 for r in group)) / len(group),
+        )
+        for cell, group in cells.items()
+    }
+
+
+def versus(rows: list[dict], measure: str = "frechet", solver: str = "euler", steps: int = 99) -> list[dict]:
+    """Every cell against ``solver``×``steps`` at the same w (the lab's sampler by default): the
+    seed-averaged ``measure`` of both, the relative difference, and whether they are of equal quality
+    (:func:`core.statistics.equal_quality`)."""
+    cells = pooled(rows, measure)
+    compared = []
+    for (w, s, n), m in cells.items():
+        reference = cells.get((w, solver, steps))
+        if reference is None or (s, n) == (solver, steps):
+            continue
+        compared.append({
+            "guidance": w, "solver": s, "steps": n, measure: m.to_dict(), "reference": reference.to_dict(),
+            "difference": (m.value - reference.value) / reference.value, "equal": equal_quality(m, reference),
+        })  # fmt: skip
+    return compared

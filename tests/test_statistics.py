@@ -111,3 +111,21 @@ def test_the_check_judges_growth_and_the_margin_over_the_floor() -> None:
     assert verdicts["blur"] == (True, pytest.approx(5 / math.sqrt(2)))
     assert verdicts["noise"][0] is False and verdicts["noise"][1] == pytest.approx(1 / math.sqrt(2))
     assert verdicts["quantise"][0] and verdicts["shift"][1] == pytest.approx(0.5)
+
+
+def test_cells_are_compared_with_euler_99_averaged_over_seeds() -> None:
+    from core.evaluation import versus
+
+    def row(solver: str, steps: int, seed: int, frechet: float) -> dict:
+        return {"guidance": 3.0, "solver": solver, "steps": steps, "seed": seed, "frechet": frechet,
+                "frechet_spread": 1.0}  # fmt: skip
+
+    rows = [row("euler", 99, 0, 20.0), row("euler", 99, 1, 22.0), row("midpoint", 4, 0, 21.0)]
+    rows += [row("midpoint", 4, 1, 22.0), row("midpoint", 2, 0, 30.0), row("midpoint", 2, 1, 28.0)]
+    by_cell = {(c["solver"], c["steps"]): c for c in versus(rows)}
+    assert set(by_cell) == {("midpoint", 4), ("midpoint", 2)}  # not Euler 99 against itself
+    four = by_cell[("midpoint", 4)]
+    assert four["frechet"]["value"] == 21.5 and four["reference"]["value"] == 21.0
+    assert four["frechet"]["spread"] == pytest.approx(math.sqrt(2) / 2)
+    assert four["equal"] and not by_cell[("midpoint", 2)]["equal"]
+    assert four["difference"] == pytest.approx(0.5 / 21)

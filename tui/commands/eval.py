@@ -18,7 +18,7 @@ from core.assets import CLASSIFIER
 from core.checkpoint import load_checkpoint
 from core.damage import DAMAGES
 from core.data import load_split
-from core.evaluation import MEASURES, check_rows, judge, reference_rows, score, sweep
+from core.evaluation import MEASURES, check_rows, judge, reference_rows, score, sweep, versus
 from core.files import atomic_write_text
 from core.images import line_chart, load_samples_npz, save_png
 from core.metrics import (
@@ -41,7 +41,7 @@ from tui.commands.common import (
     parse_solvers,
     parse_steps,
 )
-from tui.format import EVAL_COLUMNS, eval_cells, number
+from tui.format import EVAL_COLUMNS, eval_cells, with_spread
 
 app = typer.Typer(help="Measure sample quality: accuracy, Fréchet distance, diversity.")
 
@@ -222,6 +222,7 @@ def sweep_command(
     solvers: str = typer.Option("euler,heun,midpoint", help="Solvers."),
     steps: str = typer.Option("2,5,10,20,50,99", help="Step counts."),
     per_class: int = typer.Option(20, min=2, help="Samples per digit in every cell."),
+    seeds: str = typer.Option("0", help="Seeds of the initial noise: each cell once per seed."),
     out_dir: Path = typer.Option(Path("sweep"), help="Folder for sweep.json, sweep.csv and the charts."),
     classifier: Path = typer.Option(CLASSIFIER, help="The MNIST classifier."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
@@ -231,6 +232,7 @@ def sweep_command(
     scales = list(parse_floats("--guidance", guidance))
     solver_names = parse_solvers("--solvers", solvers)
     step_counts = parse_steps("--steps", steps)
+    seed_list = parse_ints("--seeds", seeds)
     out_dir.mkdir(parents=True, exist_ok=True)
     check_writable("--out-dir", out_dir / "sweep.json")
     torch_device = resolve_device(device)
@@ -240,15 +242,36 @@ def sweep_command(
     def report(row: dict) -> None:
         typer.echo(
             f"{row['name']:>22}  nfe {row['nfe']:4d}  {row['seconds']:7.1f} s  "
-            f"accuracy {row['accuracy']:.3f}  frechet {number(row['frechet'], 2):>8}  "
-            f"diversity {number(row['diversity'], 3)}"
+            f"seed {row['seed']}  accuracy {row['accuracy']:.3f}  "
+            f"frechet {with_spread(row['frechet'], row['frechet_spread'], 2):>12} (n {row['n']})  "
+            f"precision {with_spread(row['precision'], row['precision_spread'], 3)}  "
+            f"recall {with_spread(row['recall'], row['recall_spread'], 3)}"
         )
 
-    rows = sweep(
-        model, classifier_model, reference, scales, solver_names, step_counts, per_class, on_row=report
-    )
+    rows = []
+    for seed in seed_list:
+        cells = (scales, solver_names, step_counts, per_class, seed)
+        rows += sweep(model, classifier_model, reference, *cells, on_row=report)
     write_sweep(out_dir, rows)
+    comparison = versus(rows)
+    if comparison:
+        _console().print(versus_table(comparison))
+        atomic_write_text(out_dir / "versus-euler99.json", json.dumps(comparison, indent=2) + "\n")
     typer.echo(f"wrote sweep.json, sweep.csv and PNG charts (against w, against NFE) to {out_dir}")
+
+
+def versus_table(comparison: list[dict]) -> Table:
+    """Each cell against Euler 99 at its w: FD (mean over seeds ± its standard error) and the verdict."""
+    table = Table("w", "solver × steps", "frechet", "euler × 99", "difference", "equal quality?",
+                  title="against the lab's sampler (equal: inside the spread and within 5 %)")  # fmt: skip
+    for c in comparison:
+        ours, lab = c["frechet"], c["reference"]
+        fd = with_spread(ours["value"], ours["spread"], 2)
+        lab_fd = with_spread(lab["value"], lab["spread"], 2)
+        verdict = "yes" if c["equal"] else "no"
+        cell = f"{c['solver']} × {c['steps']}"
+        table.add_row(f"{c['guidance']:g}", cell, fd, lab_fd, f"{100 * c['difference']:+.1f} %", verdict)
+    return table
 
 
 def write_sweep(out_dir: Path, rows: list[dict]) -> None:
@@ -258,11 +281,13 @@ def write_sweep(out_dir: Path, rows: list[dict]) -> None:
         "guidance",
         "solver",
         "steps",
+        "seed",
         "nfe",
         "seconds",
+        "n",
         "accuracy",
         "confidence",
-        "frechet",
+        *(f"{m}{suffix}" for m in MEASURES for suffix in ("", "_spread")),
         "diversity",
     ]
     writer = csv.DictWriter(buffer, fieldnames=fields, extrasaction="ignore")

@@ -26,10 +26,14 @@ from core.data import ImageBatches
 from core.statistics import Distances, distances, frechet_distance
 
 FEATURES = 128
-FEATURE_LAYERS = ("pool", "penultimate")
-"""Where features are read: the global average of the last convolution (``pool``) or the layer
-before the logits (``penultimate``); both 128 wide. ``cfg-tui eval check`` measures which one sees
-damage better; the classifier file names the one to use."""
+COMBINED = 128 + 2 * 32 + 4 * 64
+FEATURE_LAYERS = ("combined", "penultimate", "pool")
+"""Where features are read. ``penultimate`` (the layer before the logits) and ``pool`` (the global
+average of the last convolution) are semantic: trained to ignore shifts and strokes, they barely see
+a 1-pixel shift, 4 grey levels or a slight blur (``cfg-tui eval check``: under 1 spread). ``combined``
+adds what those miss and standardises each part: the penultimate layer, the mean and standard
+deviation of each first-stage channel (strokes, grey levels, noise), and the second stage averaged
+over a 2 × 2 grid (where things are); 448 wide. The classifier file names the one to use."""
 
 
 def _conv(c_in: int, c_out: int) -> list[nn.Module]:
@@ -37,11 +41,11 @@ def _conv(c_in: int, c_out: int) -> list[nn.Module]:
 
 
 class Classifier(nn.Module):
-    """A small VGG-style CNN for 32×32 digits: convolutions at 32, 64 and 128 channels (two each at
-    32 and 64, then 2× max-pool), the global average of the last ``(N, 128)`` (``pool``), a 128-wide
+    """A small VGG-style CNN for 32×32 digits: two stages of two convolutions (32, then 64 channels)
+    each ending in a 2× max-pool, a convolution at 128 averaged over the image (``pool``), a 128-wide
     layer (``penultimate``), ten logits."""
 
-    def __init__(self, num_classes: int = 10, feature_layer: str = "penultimate") -> None:
+    def __init__(self, num_classes: int = 10, feature_layer: str = "combined") -> None:
         super().__init__()
         if feature_layer not in FEATURE_LAYERS:
             raise ValueError(
@@ -55,30 +59,54 @@ class Classifier(nn.Module):
         )  # fmt: skip
         self.penultimate = nn.Sequential(nn.Dropout(0.2), nn.Linear(128, FEATURES), nn.ReLU())
         self.head = nn.Sequential(nn.Dropout(0.2), nn.Linear(FEATURES, num_classes))
+        # The training images' mean and spread of the combined features (set by calibrate()).
+        self.register_buffer("combined_mean", torch.zeros(COMBINED))
+        self.register_buffer("combined_std", torch.ones(COMBINED))
 
-    def layers(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """The ``pool`` and ``penultimate`` features of ``x`` ``(N, 1, 32, 32)``, each ``(N, 128)``."""
-        pooled = self.body(x)
-        return pooled, self.penultimate(pooled)
+    def layers(self, x: Tensor) -> dict[str, Tensor]:
+        """Every feature layer of ``x`` ``(N, 1, 32, 32)``, unstandardised: ``pool`` and ``penultimate``
+        ``(N, 128)``, ``combined`` ``(N, 448)``."""
+        first = self.body[:7](x)  # (N, 32, 16, 16)
+        second = self.body[7:14](first)  # (N, 64, 8, 8)
+        pooled = self.body[14:](second)
+        penultimate = self.penultimate(pooled)
+        strokes = torch.cat([first.mean((2, 3)), first.std((2, 3))], 1)
+        places = F.adaptive_avg_pool2d(second, 2).flatten(1)
+        combined = torch.cat([penultimate, strokes, places], 1)
+        return {"pool": pooled, "penultimate": penultimate, "combined": combined}
 
-    def features(self, x: Tensor) -> Tensor:
-        pooled, penultimate = self.layers(x)
-        return pooled if self.feature_layer == "pool" else penultimate
+    def features(self, layers: dict[str, Tensor]) -> Tensor:
+        """The classifier's feature layer out of :meth:`layers`' output (``combined`` standardised)."""
+        if self.feature_layer == "combined":
+            return (layers["combined"] - self.combined_mean) / self.combined_std
+        return layers[self.feature_layer]
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.head(self.layers(x)[1])
+        return self.head(self.penultimate(self.body(x)))
+
+
+@torch.inference_mode()
+def calibrate(classifier: Classifier, images: Tensor, batch: int = 500) -> None:
+    """Set the combined features' standardisation from ``images`` (the training images)."""
+    classifier.eval()
+    device = next(classifier.parameters()).device
+    combined = torch.cat(
+        [classifier.layers(x.to(device).float())["combined"].double() for x in images.split(batch)]
+    )
+    classifier.combined_mean.copy_(combined.mean(0))
+    classifier.combined_std.copy_(combined.std(0) + 1e-6)  # a channel dead on every image stays 0
 
 
 @torch.inference_mode()
 def embed(classifier: Classifier, images: Tensor, batch: int = 500) -> tuple[Tensor, Tensor]:
-    """Penultimate features ``(N, 128)`` and class probabilities ``(N, 10)``, in float64 on the CPU."""
+    """The classifier's features ``(N, D)`` and class probabilities ``(N, 10)``, float64 on the CPU."""
     classifier.eval()
     device = next(classifier.parameters()).device
     features, probs = [], []
     for chunk in images.split(batch):
-        pooled, penultimate = classifier.layers(chunk.to(device).float())
-        features.append((pooled if classifier.feature_layer == "pool" else penultimate).double().cpu())
-        probs.append(F.softmax(classifier.head(penultimate), dim=1).double().cpu())
+        layers = classifier.layers(chunk.to(device).float())
+        features.append(classifier.features(layers).double().cpu())
+        probs.append(F.softmax(classifier.head(layers["penultimate"]), dim=1).double().cpu())
     return torch.cat(features), torch.cat(probs)
 
 
@@ -191,7 +219,7 @@ def train_classifier(
     lr: float = 2e-3,
     seed: int = 0,
     augmented: bool = True,
-    feature_layer: str = "penultimate",
+    feature_layer: str = "combined",
     callback: Callable[[int, int, float], None] | None = None,
 ) -> Classifier:
     """Adam with a cosine-decaying learning rate on shuffled, augmented epochs of ``train``
@@ -219,6 +247,7 @@ def train_classifier(
             schedule.step()
             if callback is not None and step % 50 == 0:
                 callback(epoch, step, float(loss))
+    calibrate(classifier, train.images)
     return classifier.eval()
 
 
@@ -248,7 +277,7 @@ def load_classifier(path: str | os.PathLike, device: torch.device | str = "cpu")
             f"expected {CLASSIFIER_VERSION}; remake it with cfg-tui eval train-classifier"
         )
     try:
-        classifier = Classifier(feature_layer=metadata.get("feature_layer", "penultimate"))
+        classifier = Classifier(feature_layer=metadata.get("feature_layer", "combined"))
     except ValueError as e:
         raise CheckpointError(f"{path}: {e}") from None
     try:

@@ -5,6 +5,7 @@ import torch
 
 from core.checkpoint import CheckpointError
 from core.metrics import (
+    COMBINED,
     Classifier,
     Reference,
     accuracy,
@@ -77,7 +78,8 @@ def test_diversity_sees_collapse(trained) -> None:
     reference = Reference.of(classifier, test.images, test.labels)
     assert quality(classifier, collapsed, labels, reference).diversity == pytest.approx(0, abs=1e-6)
     features, probs = embed(classifier, test.images)
-    assert features.shape == (200, 128) and torch.allclose(probs.sum(1), torch.ones(200, dtype=torch.float64))
+    assert features.shape == (200, COMBINED)
+    assert torch.allclose(probs.sum(1), torch.ones(200, dtype=torch.float64))
     assert mean_pairwise_distance(features[:1]) == 0.0
 
 
@@ -105,3 +107,11 @@ def test_classifier_file_round_trip(trained, tmp_path: Path) -> None:
     pooled.load_state_dict(classifier.state_dict())
     loaded, _ = load_classifier(save_classifier(tmp_path / "p.safetensors", pooled.eval(), {}))
     assert loaded.feature_layer == "pool" and embed(loaded, test.images)[0].shape == (200, 128)
+
+
+def test_the_bundled_classifier_is_the_stronger_one() -> None:
+    from core.assets import CLASSIFIER
+
+    classifier, metadata = load_classifier(CLASSIFIER)
+    assert classifier.feature_layer == "combined" and float(metadata["test_accuracy"]) >= 0.995
+    assert int(metadata["epochs"]) >= 10 and not torch.equal(classifier.combined_std, torch.ones(COMBINED))

@@ -185,7 +185,7 @@ def verdict_table(rows: list[dict]) -> Table:
 def train_classifier_command(
     epochs: int = typer.Option(10, min=1, help="Passes over the 60,000 training images (augmented)."),
     feature_layer: str = typer.Option(
-        "penultimate", help=f"Features for the distances: {', '.join(FEATURE_LAYERS)}."
+        "combined", help=f"Features for the distances: {', '.join(FEATURE_LAYERS)}."
     ),
     out: Path = typer.Option(CLASSIFIER, help="Where to write the classifier."),
     seed: int = typer.Option(0, help="Seed of the weights and the batch order."),

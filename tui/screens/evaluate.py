@@ -16,7 +16,7 @@ from textual.worker import Worker
 
 from core.assets import CLASSIFIER
 from core.solvers import check_solver, check_steps
-from tui.format import EVAL_COLUMNS, eval_cells
+from tui.format import EVAL_COLUMNS, eval_cells, with_spread
 from tui.parse import parse_floats, parse_int, parse_ints
 from tui.screens.base import AppScreen
 from tui.widgets.form import action_button, field
@@ -45,15 +45,15 @@ class EvalDone(Message):
 
 
 def bar_chart(rows: list[dict], width: int) -> Text:
-    """Fréchet distance (lower is better) and accuracy of each row as bars of block characters."""
+    """Fréchet distance (lower is better; ± its spread, n beside it) and accuracy of each row as bars."""
     text = Text()
     worst = max((r["frechet"] or 0.0) for r in rows) or 1.0
-    room = max(width - 34, 4)
+    room = max(width - 40, 4)
     for row in rows:
         frechet, acc = row["frechet"] or 0.0, row["accuracy"]
         text.append(f"{row['name'][:16]:>16} ")
         text.append("█" * max(1, round(room * frechet / worst)), style="red")
-        text.append(f" {frechet:.1f}\n")
+        text.append(f" {with_spread(row['frechet'], row['frechet_spread'], 1)} n={row['n']}\n")
         text.append(" " * 17)
         text.append("█" * max(1, round(room * acc)), style="green")
         text.append(f" {100 * acc:.1f}%\n")

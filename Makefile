@@ -34,4 +34,5 @@ gpu-check: setup
 	$(VENV)/bin/cfg-tui bench sample --device cuda --repeats 3
 	time $(VENV)/bin/cfg-tui train --preset seed --bf16 --device cuda --run-dir $(GPU_RUN)
 	$(VENV)/bin/cfg-tui eval --checkpoint $(GPU_RUN) --guidance 1,3,5 --device cuda
-	$(VENV)/bin/cfg-tui eval --checkpoint $(GPU_RUN) --guidance 3 --solver midpoint --steps 2 --device cuda
+	$(VENV)/bin/cfg-tui eval --checkpoint $(GPU_RUN) --guidance 3 --solver midpoint --steps 8 --seeds 0,1 --device cuda
+	$(VENV)/bin/cfg-tui eval check --checkpoint $(GPU_RUN) --device cuda

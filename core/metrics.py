@@ -129,14 +129,13 @@ class Reference:
     def of(cls, classifier: Classifier, images: Tensor, labels: Tensor) -> Reference:
         return cls(embed(classifier, images)[0], labels.cpu())
 
-    def manifold(self, n: int, seed: int = 0) -> Tensor:
-        """``n`` of the features (all if fewer), drawn once for a seed: the reference of precision and
-        recall, whose k-NN radii depend on the size of the set."""
+    def manifold(self, n: int, seed: int = 0) -> tuple[Tensor, Tensor]:
+        """``n`` of the features (all if fewer) and their labels, drawn once for a seed: the reference
+        of precision and recall, whose k-NN radii depend on the size of the set."""
         if n >= len(self.features):
-            return self.features
-        return self.features[
-            torch.randperm(len(self.features), generator=torch.Generator().manual_seed(seed))[:n]
-        ]
+            return self.features, self.labels
+        pick = torch.randperm(len(self.features), generator=torch.Generator().manual_seed(seed))[:n]
+        return self.features[pick], self.labels[pick]
 
 
 @dataclass
@@ -191,10 +190,15 @@ def quality(
     return Quality(
         accuracy=float((probs.argmax(1) == labels).double().mean()),
         confidence=float(picked.mean()),
-        distances=distances(features, real_features, reference.manifold(len(features), seed), seed),
+        distances=_distances(features, labels, reference, seed),
         frechet_per_class=per_class,
         diversity=sum(spread) / len(spread) if spread else math.nan,
     )
+
+
+def _distances(features: Tensor, labels: Tensor, reference: Reference, seed: int) -> Distances:
+    manifold, manifold_labels = reference.manifold(len(features), seed)
+    return distances(features, reference.features, manifold, seed, labels, manifold_labels)
 
 
 def augment(images: Tensor, generator: torch.Generator) -> Tensor:

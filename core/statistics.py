@@ -12,9 +12,10 @@ measured (generated images), ``b`` the reference (real images).
   inside ``b``'s manifold (quality), recall the share of ``b`` inside ``a``'s (coverage, diversity).
 
 Spread: each measure is recomputed on ``HALVES`` random halves of the set it averages over (drawn
-without replacement); the standard deviation of those values estimates the standard error at full N
-(half-sampling without replacement has, by the finite-population correction, the variance of a
-full-size independent draw). :func:`equal_quality` is the one definition of "equal".
+without replacement, within each class where the classes are known); the standard deviation of those
+values estimates the standard error at full N (half-sampling without replacement has, by the
+finite-population correction, the variance of a full-size independent draw).
+:func:`equal_quality` is the one definition of "equal".
 """
 
 from __future__ import annotations
@@ -117,9 +118,21 @@ def half_spread(values: list[float]) -> float:
     return math.sqrt(sum((v - mean) ** 2 for v in finite) / (len(finite) - 1))
 
 
-def halves(n: int, generator: torch.Generator, count: int = HALVES) -> list[Tensor]:
-    """``count`` random halves (index sets of size n // 2, without replacement) of range(n)."""
-    return [torch.randperm(n, generator=generator)[: n // 2] for _ in range(count)]
+def halves(
+    n: int, generator: torch.Generator, count: int = HALVES, strata: Tensor | None = None
+) -> list[Tensor]:
+    """``count`` random halves (index sets, without replacement) of range(n); with ``strata`` ``(n,)``
+    (the classes), half of each stratum, so that the class mix of a balanced set is kept."""
+    groups = (
+        [torch.arange(n)]
+        if strata is None
+        else [torch.nonzero(strata == s).squeeze(1) for s in strata.unique()]
+    )
+
+    def half() -> Tensor:
+        return torch.cat([g[torch.randperm(len(g), generator=generator)[: len(g) // 2]] for g in groups])
+
+    return [half() for _ in range(count)]
 
 
 @dataclass(frozen=True)
@@ -142,9 +155,18 @@ class Distances:
         return {"n": self.n, **{name: m.to_dict() for name, m in measures.items()}}
 
 
-def distances(a: Tensor, b: Tensor, b_for_manifold: Tensor, seed: int = 0) -> Distances:
+def distances(
+    a: Tensor,
+    b: Tensor,
+    b_for_manifold: Tensor,
+    seed: int = 0,
+    a_strata: Tensor | None = None,
+    manifold_strata: Tensor | None = None,
+) -> Distances:
     """FD and KID of ``a`` against ``b``; precision and recall against ``b_for_manifold`` (a reference
-    of about ``a``'s size: k-NN radii depend on the size of the set). Spreads by half-sampling."""
+    of about ``a``'s size: k-NN radii depend on the size of the set). Spreads by half-sampling, within
+    each class when the classes (``*_strata``) are given: a set drawn 100 per digit varies in its
+    images, not in its mix of digits."""
     generator = torch.Generator().manual_seed(seed)
     frechet = frechet_distance(a, b)
     mu_b, cov_b = b.mean(0), torch.cov(b.T)
@@ -157,12 +179,14 @@ def distances(a: Tensor, b: Tensor, b_for_manifold: Tensor, seed: int = 0) -> Di
     else:  # too few points for k-NN balls
         precise, covered = torch.full((len(a),), math.nan), torch.full((len(b_for_manifold),), math.nan)
     frechet_h, kid_h, precision_h = [], [], []
-    for index in halves(len(a), generator):
+    for index in halves(len(a), generator, strata=a_strata):
         part = a[index]
         frechet_h.append(_frechet(part.mean(0), torch.cov(part.T), mu_b, cov_b))
         kid_h.append(_off_diagonal_mean(k_aa[index][:, index]) + k_bb - 2 * float(k_ab[index].mean()))
         precision_h.append(float(precise[index].mean()))
-    recall_h = [float(covered[index].mean()) for index in halves(len(covered), generator)]
+    recall_h = [
+        float(covered[index].mean()) for index in halves(len(covered), generator, strata=manifold_strata)
+    ]
     precision, recall = float(precise.mean()), float(covered.mean())
     return Distances(
         n=len(a),

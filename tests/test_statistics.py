@@ -129,3 +129,13 @@ def test_cells_are_compared_with_euler_99_averaged_over_seeds() -> None:
     assert four["frechet"]["spread"] == pytest.approx(math.sqrt(2) / 2)
     assert four["equal"] and not by_cell[("midpoint", 2)]["equal"]
     assert four["difference"] == pytest.approx(0.5 / 21)
+
+
+def test_stratified_halves_keep_the_class_mix() -> None:
+    from core.statistics import halves
+
+    strata = torch.tensor([0] * 10 + [1] * 30 + [2] * 4)
+    for half in halves(len(strata), torch.Generator().manual_seed(0), count=5, strata=strata):
+        assert torch.bincount(strata[half]).tolist() == [5, 15, 2] and len(set(half.tolist())) == 22
+    plain = halves(44, torch.Generator().manual_seed(0), count=50)
+    assert {torch.bincount(strata[h], minlength=3)[1].item() for h in plain} != {15}  # the mix varies

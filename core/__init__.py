@@ -13,6 +13,8 @@ A run's life (``train.py``-style glue lives in ``tui/commands``, not here):
   ``session``, ``lifecycle``         one training session written to a run; create, resume, train, stop
 Around them:
   ``checkpoint``, ``files``, ``images``, ``assets``   safetensors, atomic writes, figures, bundled files
-  ``metrics``, ``evaluation``, ``bench``             sample quality, and the lab's loops for benchmarks
+  ``metrics``, ``statistics``, ``evaluation``, ``damage``   the yardstick: classifier, distances with
+                                     spreads, evaluation rows and ``eval check``
+  ``bench``                          the lab's loops, for side-by-side benchmarks
 Nothing here imports Textual or Rich (a test checks it).
 """

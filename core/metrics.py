@@ -94,7 +94,10 @@ def calibrate(classifier: Classifier, images: Tensor, batch: int = 500) -> None:
         [classifier.layers(x.to(device).float())["combined"].double() for x in images.split(batch)]
     )
     classifier.combined_mean.copy_(combined.mean(0))
-    classifier.combined_std.copy_(combined.std(0) + 1e-6)  # a channel dead on every image stays 0
+    std = combined.std(0)
+    # A unit dead on every training image (std 0) must not turn a sample that wakes it into a
+    # distance of millions: such units are scaled as a typical one is.
+    classifier.combined_std.copy_(std.clamp_min(0.01 * float(std.median())))
 
 
 @torch.inference_mode()

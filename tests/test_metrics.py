@@ -115,3 +115,14 @@ def test_the_bundled_classifier_is_the_stronger_one() -> None:
     classifier, metadata = load_classifier(CLASSIFIER)
     assert classifier.feature_layer == "combined" and float(metadata["test_accuracy"]) >= 0.995
     assert int(metadata["epochs"]) >= 10 and not torch.equal(classifier.combined_std, torch.ones(COMBINED))
+
+
+def test_units_dead_on_every_training_image_are_not_blown_up(trained) -> None:
+    """A unit that never fires on the training images has std 0; scaled by it, one sample that wakes
+    it would dominate every distance."""
+    classifier, _ = trained
+    std = classifier.combined_std
+    assert float(std.min()) >= 0.01 * float(std.median()) * (1 - 1e-6)
+    wake = torch.zeros(1, COMBINED)
+    wake[0, int(std.argmin())] = 1.0  # a unit at 1 where the training images had it nearly constant
+    assert float(((wake - classifier.combined_mean) / std).abs().max()) < 1e4

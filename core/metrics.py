@@ -23,7 +23,7 @@ from torch import Tensor, nn
 
 from core.checkpoint import CheckpointError, read_tensors, save_tensors
 from core.data import ImageBatches
-from core.statistics import Distances, distances, frechet_distance
+from core.statistics import Distances, Target, distances, frechet_distance
 
 FEATURES = 128
 COMBINED = 128 + 2 * 32 + 4 * 64
@@ -123,14 +123,18 @@ def mean_pairwise_distance(features: Tensor) -> float:
 
 @dataclass(frozen=True)
 class Reference:
-    """Real labelled images, embedded once: the yardstick's other side."""
+    """Real labelled images, embedded once, with their statistics: the yardstick's other side."""
 
-    features: Tensor  # (N, 128) float64
+    target: Target  # the features (N, D) float64, their mean, covariance and kernel mean
     labels: Tensor  # (N,)
 
     @classmethod
     def of(cls, classifier: Classifier, images: Tensor, labels: Tensor) -> Reference:
-        return cls(embed(classifier, images)[0], labels.cpu())
+        return cls(Target.of(embed(classifier, images)[0]), labels.cpu())
+
+    @property
+    def features(self) -> Tensor:
+        return self.target.features
 
     def manifold(self, n: int, seed: int = 0) -> tuple[Tensor, Tensor]:
         """``n`` of the features (all if fewer) and their labels, drawn once for a seed: the reference
@@ -201,7 +205,7 @@ def quality(
 
 def _distances(features: Tensor, labels: Tensor, reference: Reference, seed: int) -> Distances:
     manifold, manifold_labels = reference.manifold(len(features), seed)
-    return distances(features, reference.features, manifold, seed, labels, manifold_labels)
+    return distances(features, reference.target, manifold, seed, labels, manifold_labels)
 
 
 def augment(images: Tensor, generator: torch.Generator) -> Tensor:

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from core.statistics import Measure, distances, equal_quality, kernel_distance, polynomial_kernel
+from core.statistics import Measure, Target, distances, equal_quality, kernel_distance, polynomial_kernel
 
 D = 16
 
@@ -31,7 +31,7 @@ def clusters(per_class: int, seed: int, classes: range = range(10)) -> torch.Ten
 
 def test_kid_of_two_halves_of_one_set_is_zero_within_its_spread() -> None:
     data = gaussian(2000, seed=0)
-    measured = distances(data[:1000], data[1000:], data[1000:])
+    measured = distances(data[:1000], Target.of(data[1000:]), data[1000:])
     assert abs(measured.kid.value) <= 2 * measured.kid.spread
     assert 0 < measured.kid.spread < 0.05
 
@@ -54,23 +54,25 @@ def test_the_kernel_is_the_cubic_polynomial() -> None:
 
 def test_precision_and_recall_tell_quality_from_coverage() -> None:
     real, other_real = clusters(100, seed=0), clusters(100, seed=1)
-    same = distances(other_real, real, real)
+    same = distances(other_real, Target.of(real), real)
     assert same.precision.value > 0.9 and same.recall.value > 0.9
 
     only_threes = clusters(1000, seed=2, classes=range(3, 4))
-    one_class = distances(only_threes, real, real)
+    one_class = distances(only_threes, Target.of(real), real)
     assert one_class.precision.value > 0.9 and one_class.recall.value <= 0.2
 
     noise = 4 * torch.randn(1000, D, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
-    assert distances(noise, real, real).precision.value < 0.05
+    assert distances(noise, Target.of(real), real).precision.value < 0.05
 
 
 def test_the_spread_shrinks_like_one_over_root_n() -> None:
     ratios = []
     for measure in ("frechet", "kid", "precision"):
-        small = getattr(distances(gaussian(400, 7, 0.2), gaussian(4000, 8), gaussian(400, 9)), measure).spread
+        small = getattr(
+            distances(gaussian(400, 7, 0.2), Target.of(gaussian(4000, 8)), gaussian(400, 9)), measure
+        ).spread
         large = getattr(
-            distances(gaussian(1600, 7, 0.2), gaussian(4000, 8), gaussian(1600, 9)), measure
+            distances(gaussian(1600, 7, 0.2), Target.of(gaussian(4000, 8)), gaussian(1600, 9)), measure
         ).spread
         ratios.append(small / large)  # √(1600 / 400) = 2
     assert all(1.4 < r < 2.8 for r in ratios), ratios

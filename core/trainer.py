@@ -50,25 +50,17 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         """The one check of training settings; the first bad one is named in one line."""
-        checks = (
-            ("steps", self.steps >= 1, "must be at least 1"),
-            ("batch size", self.batch_size >= 1, "must be at least 1"),
-            ("learning rate", 0 < self.lr < math.inf, "must be a finite number above 0"),
-            ("eta", 0 <= self.eta < 1, "(the probability of a null label) must be in [0, 1)"),
-            ("EMA decay", 0 <= self.ema_decay < 1, "must be in [0, 1) (0 = off)"),
-            ("gradient clip", 0 <= self.grad_clip < math.inf, "must be a finite number, 0 or more (0 = off)"),
-            ("schedule", self.schedule in SCHEDULES, f"must be one of {', '.join(SCHEDULES)}"),
-        )
-        values = (
-            self.steps,
-            self.batch_size,
-            self.lr,
-            self.eta,
-            self.ema_decay,
-            self.grad_clip,
-            self.schedule,
-        )
-        for (name, ok, rule), value in zip(checks, values, strict=True):
+        checks = (  # (name, value, whether it is good, the rule)
+            ("steps", self.steps, self.steps >= 1, "must be at least 1"),
+            ("batch size", self.batch_size, self.batch_size >= 1, "must be at least 1"),
+            ("learning rate", self.lr, 0 < self.lr < math.inf, "must be a finite number above 0"),
+            ("eta", self.eta, 0 <= self.eta < 1, "(the probability of a null label) must be in [0, 1)"),
+            ("EMA decay", self.ema_decay, 0 <= self.ema_decay < 1, "must be in [0, 1) (0 = off)"),
+            ("gradient clip", self.grad_clip, 0 <= self.grad_clip < math.inf,
+             "must be a finite number, 0 or more (0 = off)"),
+            ("schedule", self.schedule, self.schedule in SCHEDULES, f"must be one of {', '.join(SCHEDULES)}"),
+        )  # fmt: skip
+        for name, value, ok, rule in checks:
             if not ok:
                 raise ValueError(f"{name} {rule}, not {value!r}")
 

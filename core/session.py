@@ -46,6 +46,7 @@ class TrainingSession:
         self.elapsed_before = elapsed
         self.checkpoint_step = trainer.step if run.state_path.exists() else None
         self.failure: str | None = None
+        self._run_started: float | None = None  # when the run first started: read once, then kept
         self.last: dict = {}
         self._window: list[float] = []
         self._window_start = time.perf_counter()
@@ -77,26 +78,27 @@ class TrainingSession:
         return str(self.trainer.device) if world == 1 else f"{self.trainer.device.type} × {world}"
 
     def _status(self, state: str, reason: str | None = None) -> None:
-        previous = self._previous_status()
-        self.run.write_status(
-            RunStatus.now(
-                state,
-                self.trainer.step,
-                self.total,
-                started=previous.started if previous else None,
-                checkpoint_step=self.checkpoint_step,
-                device=self._device_label(),
-                last_loss=self.last.get("loss"),
-                elapsed=self.last.get("elapsed", self.elapsed_before),
-                reason=reason,
-            )
+        status = RunStatus.now(
+            state,
+            self.trainer.step,
+            self.total,
+            started=self._run_started,
+            checkpoint_step=self.checkpoint_step,
+            device=self._device_label(),
+            last_loss=self.last.get("loss"),
+            elapsed=self.last.get("elapsed", self.elapsed_before),
+            reason=reason,
         )
+        self._run_started = status.started  # a first run's start is its first status
+        self.run.write_status(status)
 
-    def _previous_status(self) -> RunStatus | None:
+    def _first_start(self) -> float | None:
+        """When the run first started (a resumed run keeps its own), read once per session."""
         try:
-            return self.run.status()
+            previous = self.run.status()
         except RunError:
             return None  # unreadable: this run's own status replaces it
+        return previous.started if previous else None
 
     def _on_step(self, step: int, loss: float, on_log: Callable[[dict], None]) -> bool:
         if not math.isfinite(loss):
@@ -133,6 +135,7 @@ class TrainingSession:
         """Train to the configured total; returns the final state written to status.json."""
         self._started = time.perf_counter()
         self._window_start = self._started
+        self._run_started = self._first_start()
         self._status("running")
 
         def callback(step: int, loss: float, images_per_sec: float) -> bool:

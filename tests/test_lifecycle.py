@@ -33,13 +33,22 @@ def test_a_run_stopped_at_step_k_resumes_bit_identical_to_an_uninterrupted_one(
 
     stopped, _ = create_run(plan, tmp_path / "stopped", data_root=data_root)
     session = open_session(stopped, CPU, data_root, QUIET)
-    assert train_run(session, should_stop=lambda: session.trainer.step >= 23) == "stopped"
+    starts: list[float] = []
+
+    def stop_at_23() -> bool:
+        status = stopped.status()
+        starts.extend([status.started] if status else [])
+        return session.trainer.step >= 23
+
+    assert train_run(session, should_stop=stop_at_23) == "stopped"
     status = stopped.status()
     assert status is not None and (status.state, status.step, status.checkpoint_step) == ("stopped", 23, 23)
+    assert len(starts) > 3 and set(starts) == {status.started}  # one start, written at every log
 
     resumed = open_session(prepare_resume(stopped.path), CPU, data_root, QUIET)
     assert resumed.trainer.step == 23 and [r["step"] for r in stopped.metrics()][-1] == 23
     assert train_run(resumed) == "finished"
+    assert stopped.status().started == status.started  # a resumed run keeps when it first started
 
     ours, theirs = resumed.trainer, open_session(straight, CPU, data_root, QUIET).trainer
     assert ours.step == theirs.step == 60

@@ -23,7 +23,7 @@ from torch import Tensor, nn
 
 from core.checkpoint import CheckpointError, read_tensors, save_tensors
 from core.data import ImageBatches
-from core.statistics import Distances, Target, distances, frechet_distance
+from core.statistics import Distances, Target, distances, finite_or_none, frechet_distance
 
 FEATURES = 128
 COMBINED = 128 + 2 * 32 + 4 * 64
@@ -34,6 +34,13 @@ a 1-pixel shift, 4 grey levels or a slight blur (``cfg-tui eval check``: under 1
 adds what those miss and standardises each part: the penultimate layer, the mean and standard
 deviation of each first-stage channel (strokes, grey levels, noise), and the second stage averaged
 over a 2 × 2 grid (where things are); 448 wide. The classifier file names the one to use."""
+
+
+def check_feature_layer(name: str) -> str:
+    """``name`` if it is one of :data:`FEATURE_LAYERS`, else a one-line ValueError."""
+    if name not in FEATURE_LAYERS:
+        raise ValueError(f"feature layer must be one of {', '.join(FEATURE_LAYERS)}, not {name!r}")
+    return name
 
 
 def _conv(c_in: int, c_out: int) -> list[nn.Module]:
@@ -47,11 +54,7 @@ class Classifier(nn.Module):
 
     def __init__(self, num_classes: int = 10, feature_layer: str = "combined") -> None:
         super().__init__()
-        if feature_layer not in FEATURE_LAYERS:
-            raise ValueError(
-                f"feature layer must be one of {', '.join(FEATURE_LAYERS)}, not {feature_layer!r}"
-            )
-        self.feature_layer = feature_layer
+        self.feature_layer = check_feature_layer(feature_layer)
         self.body = nn.Sequential(
             *_conv(1, 32), *_conv(32, 32), nn.MaxPool2d(2),
             *_conv(32, 64), *_conv(64, 64), nn.MaxPool2d(2),
@@ -165,19 +168,15 @@ class Quality:
         measures = {"frechet": d.frechet, "kid": d.kid, "precision": d.precision, "recall": d.recall}
         flat = {}
         for name, m in measures.items():
-            flat |= {name: _finite(m.value), f"{name}_spread": _finite(m.spread)}
+            flat |= {name: finite_or_none(m.value), f"{name}_spread": finite_or_none(m.spread)}
         return {
             "n": d.n,
             "accuracy": self.accuracy,
             "confidence": self.confidence,
             **flat,
-            "frechet_per_class": {str(k): _finite(v) for k, v in self.frechet_per_class.items()},
-            "diversity": _finite(self.diversity),
+            "frechet_per_class": {str(k): finite_or_none(v) for k, v in self.frechet_per_class.items()},
+            "diversity": finite_or_none(self.diversity),
         }
-
-
-def _finite(value: float) -> float | None:
-    return value if math.isfinite(value) else None
 
 
 def quality(

@@ -40,10 +40,11 @@ class Measure:
     spread: float
 
     def to_dict(self) -> dict:
-        return {"value": _finite(self.value), "spread": _finite(self.spread)}
+        return {"value": finite_or_none(self.value), "spread": finite_or_none(self.spread)}
 
 
-def _finite(x: float) -> float | None:
+def finite_or_none(x: float) -> float | None:
+    """A number for JSON: None where it could not be measured (NaN, inf)."""
     return x if math.isfinite(x) else None
 
 

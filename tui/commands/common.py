@@ -10,6 +10,7 @@ import typer
 
 from core.data import DATA_ROOT_ENV
 from core.files import check_writable as core_check_writable
+from core.metrics import check_feature_layer
 from core.solvers import check_solver, check_steps
 from tui import parse as tui_parse
 
@@ -63,3 +64,8 @@ def parse_solvers(option: str, value: str) -> list[str]:
 def parse_steps(option: str, value: str) -> list[int]:
     """Comma-separated step counts, each 1 or more."""
     return [_usage(check_steps, steps, option=option) for steps in parse_ints(option, value)]
+
+
+def parse_feature_layer(option: str, value: str) -> str:
+    """One of ``core.metrics.FEATURE_LAYERS``."""
+    return _usage(check_feature_layer, value, option=option)

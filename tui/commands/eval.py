@@ -36,6 +36,7 @@ from tui.commands.common import (
     DataRoot,
     check_writable,
     log,
+    parse_feature_layer,
     parse_floats,
     parse_ints,
     parse_solvers,
@@ -55,8 +56,13 @@ def rows_table(rows: list[dict], title: str) -> Table:
     return table
 
 
-def _classifier_and_reference(classifier_path: Path, device: torch.device, data_root: Path | None):
+def _classifier_and_reference(
+    classifier_path: Path, device: torch.device, data_root: Path | None, feature_layer: str | None = None
+):
+    """The classifier (measuring in ``feature_layer`` if given, else its own) and the embedded test set."""
     classifier, _ = load_classifier(classifier_path, device)
+    if feature_layer is not None:
+        classifier.feature_layer = feature_layer
     test, _ = load_split("mnist", "test", data_root, device=device, log=log)
     return classifier, Reference.of(classifier, test.images, test.labels)
 
@@ -147,14 +153,12 @@ def check_command(
     and a shift, and generated sets; each measure must worsen with each damage's strength, and its
     mildest damage must sit 3 spreads above the floor."""
     check_writable("--out", out)
-    torch_device = resolve_device(device)
-    classifier_model, _ = load_classifier(classifier, torch_device)
     if feature_layer is not None:
-        if feature_layer not in FEATURE_LAYERS:
-            raise typer.BadParameter(f"--feature-layer must be one of {', '.join(FEATURE_LAYERS)}")
-        classifier_model.feature_layer = feature_layer
-    test, _ = load_split("mnist", "test", data_root, device=torch_device, log=log)
-    reference = Reference.of(classifier_model, test.images, test.labels)
+        parse_feature_layer("--feature-layer", feature_layer)
+    torch_device = resolve_device(device)
+    classifier_model, reference = _classifier_and_reference(
+        classifier, torch_device, data_root, feature_layer
+    )
     train, _ = load_split("mnist", "train", data_root, device=torch_device, log=log)
     model = load_checkpoint(checkpoint_file(checkpoint), torch_device)[0] if generated else None
     rows = check_rows(
@@ -202,8 +206,7 @@ def train_classifier_command(
     def progress(epoch: int, step: int, loss: float) -> None:
         typer.echo(f"epoch {epoch + 1}/{epochs}  step {step}  loss {loss:.4f}", err=True)
 
-    if feature_layer not in FEATURE_LAYERS:
-        raise typer.BadParameter(f"--feature-layer must be one of {', '.join(FEATURE_LAYERS)}")
+    parse_feature_layer("--feature-layer", feature_layer)
     classifier = train_classifier(
         train, epochs=epochs, seed=seed, feature_layer=feature_layer, callback=progress
     )

@@ -13,7 +13,6 @@ every refusal is a one-line :class:`RunError` or :class:`SettingsError`.
 
 from __future__ import annotations
 
-import math
 import os
 import platform
 import signal
@@ -31,7 +30,7 @@ from core.data import ImageBatches, default_data_root, load_split
 from core.distributed import ONE_PROCESS, Ranks
 from core.run_files import DataInfo, RunConfig
 from core.runs import RunDir, RunError
-from core.session import SessionOptions, TrainingSession
+from core.session import SessionOptions, TrainingSession, check_at
 from core.settings import RunPlan, SettingsError
 from core.trainer import CFGTrainer, new_model
 
@@ -211,13 +210,22 @@ def train_as_rank(
             train_main(open_session(run, device, data_root, options, ranks, data, log))
         else:
             trainer = build_trainer(run, device, data_root, ranks, log=log)
-            with stop_signals() as should_stop:
-                trainer.train(
-                    callback=lambda step, loss, ips: not math.isfinite(loss), should_stop=should_stop
-                )
+            follow(trainer, options or SessionOptions())
     finally:
         distributed.stop()
     return True
+
+
+def follow(trainer: CFGTrainer, options: SessionOptions) -> None:
+    """Train as a rank other than 0: the same steps, reads and collectives as rank 0's session
+    (:func:`core.session.check_at`), writing nothing."""
+
+    def failed(step: int) -> bool:
+        return check_at(trainer, options, step)[1] is not None
+
+    with stop_signals() as should_stop:
+        trainer.train(callback=failed, should_stop=should_stop, agree_every=options.log_every)
+    check_at(trainer, options, trainer.step, final=True)
 
 
 def ask_to_stop(run: RunDir) -> bool:

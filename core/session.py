@@ -48,7 +48,6 @@ class TrainingSession:
         self.failure: str | None = None
         self._run_started: float | None = None  # when the run first started: read once, then kept
         self.last: dict = {}
-        self._window: list[float] = []
         self._window_start = time.perf_counter()
 
     @property
@@ -100,32 +99,33 @@ class TrainingSession:
             return None  # unreadable: this run's own status replaces it
         return previous.started if previous else None
 
-    def _on_step(self, step: int, loss: float, on_log: Callable[[dict], None]) -> bool:
-        if not math.isfinite(loss):
-            self.failure = f"loss became {loss} at step {step}"
+    def _on_step(self, step: int, on_log: Callable[[dict], None]) -> bool:
+        steps = self.trainer.pending
+        loss, self.failure = check_at(self.trainer, self.options, step)
+        if loss is not None and self.failure is None:
+            self._log(step, loss, steps, on_log)
+        if self.failure is not None:
             return True
-        self._window.append(loss)
         opts = self.options
-        if step % opts.log_every == 0 or step == self.total:
-            self._log(step, on_log)
         if opts.checkpoint_every and step % opts.checkpoint_every == 0 and step < self.total:
             self.checkpoint()
         if opts.preview_every and step % opts.preview_every == 0 and step < self.total:
             self.preview()
         return False
 
-    def _log(self, step: int, on_log: Callable[[dict], None]) -> None:
-        now = time.perf_counter()
+    def _log(self, step: int, loss: float, steps: int, on_log: Callable[[dict], None]) -> None:
+        """Append the record of the ``steps`` steps up to ``step`` (their mean ``loss``)."""
+        now = time.perf_counter()  # after the loss was read: the device has finished them
         seconds = now - self._window_start
         record = {
             "step": step,
-            "loss": sum(self._window) / len(self._window),
+            "loss": loss,
             "lr": self.trainer.optimizer.param_groups[0]["lr"],
-            "images_per_sec": len(self._window) * self.trainer.config.batch_size / max(seconds, 1e-9),
+            "images_per_sec": steps * self.trainer.config.batch_size / max(seconds, 1e-9),
             "elapsed": round(self.elapsed_before + now - self._started, 3),
             "memory_mb": round(memory_mb(self.trainer.device), 1),
         }
-        self._window, self._window_start = [], now
+        self._window_start = now
         self.last = record
         self.run.append_metrics(record)
         self._status("running")
@@ -137,16 +137,19 @@ class TrainingSession:
         self._window_start = self._started
         self._run_started = self._first_start()
         self._status("running")
-
-        def callback(step: int, loss: float, images_per_sec: float) -> bool:
-            return self._on_step(step, loss, on_log)
-
-        self.trainer.train(callback=callback, should_stop=should_stop)
+        self.trainer.train(
+            callback=lambda step: self._on_step(step, on_log),
+            should_stop=should_stop,
+            agree_every=self.options.log_every,
+        )
+        if self.failure is None:
+            steps = self.trainer.pending
+            loss, self.failure = check_at(self.trainer, self.options, self.trainer.step, final=True)
+            if loss is not None and self.failure is None:
+                self._log(self.trainer.step, loss, steps, on_log)
         if self.failure is not None:
             self._status("failed", reason=self.failure)
             return "failed"
-        if self._window:
-            self._log(self.trainer.step, on_log)
         self.checkpoint()
         if self.trainer.step >= self.total:
             self.preview()
@@ -154,3 +157,23 @@ class TrainingSession:
             return "finished"
         self._status("stopped", reason="asked to stop")
         return "stopped"
+
+
+def check_at(
+    trainer: CFGTrainer, options: SessionOptions, step: int, final: bool = False
+) -> tuple[float | None, str | None]:
+    """What a run reads from the device after ``step``: the window's mean loss at a log step (or
+    at the end, ``final``) and, before a checkpoint, whether losses and weights are finite.
+
+    Returns ``(loss or None, failure or None)``. Every rank of a run calls this at the same steps
+    (it holds collectives); only rank 0 writes what it finds.
+    """
+    loss = None
+    if trainer.pending and (final or step % options.log_every == 0 or step == trainer.config.steps):
+        loss = trainer.take_loss()
+        if not math.isfinite(loss):
+            return loss, f"loss became {loss} by step {step}"
+    checkpoint = final or (options.checkpoint_every and step % options.checkpoint_every == 0)
+    if checkpoint and not trainer.finite():
+        return loss, f"weights or loss became non-finite by step {step}"
+    return loss, None

@@ -41,11 +41,19 @@ class RunSettings:
     ema_decay: float | None = None
     grad_clip: float | None = None
     schedule: str | None = None
+    time_sampling: str | None = None
+    time_mean: float | None = None
+    time_std: float | None = None
+    warmup_steps: int | None = None
+    lr_decay: str | None = None
+    lr_floor: float | None = None
+    beta1: float | None = None
+    beta2: float | None = None
+    precision: str | None = None
     channels: tuple[int, ...] | None = None
     layers: int | None = None
     embed_dim: int | None = None
     seed: int = 0
-    bf16: bool = False
     compile: bool = False
     sync_bn: bool = False
     device: str = "auto"
@@ -108,9 +116,11 @@ def plan_run(settings: RunSettings) -> RunPlan:
     )
     train_changes = _given(
         steps=s.steps, batch_size=s.batch_size, lr=s.lr, eta=s.eta, ema_decay=s.ema_decay,
-        grad_clip=s.grad_clip, schedule=s.schedule,
+        grad_clip=s.grad_clip, schedule=s.schedule, time_sampling=s.time_sampling, time_mean=s.time_mean,
+        time_std=s.time_std, warmup_steps=s.warmup_steps, lr_decay=s.lr_decay, lr_floor=s.lr_floor,
+        beta1=s.beta1, beta2=s.beta2, precision=s.precision,
     )  # fmt: skip
-    flags = {"seed": s.seed, "bf16": s.bf16, "compile": s.compile, "sync_bn": s.sync_bn}
+    flags = {"seed": s.seed, "compile": s.compile, "sync_bn": s.sync_bn}
     try:
         train = dataclasses.replace(base.train, **train_changes, **flags)
         model = dataclasses.replace(base.model, **model_changes)

@@ -122,7 +122,7 @@ async def test_start_follow_and_stop_a_tiny_run(
         assert config.train.batch_size == 16 and config.train.steps == int(LONG_RUN)
         assert config.data.root == str(data_root) and config.preset == "cpu"
         assert config.processes == processes and run.status().device.startswith("cpu")
-        assert config.train.bf16 == (precision == "bf16")
+        assert config.train.precision == precision
         assert ("× 2" in run.status().device) == (processes == 2)
         await pilot.press("ctrl+x")
         await wait_for(pilot, lambda: state_of(run) == "stopped", "status.json to say stopped", timeout=60)

@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 
 from core.checkpoint import load_checkpoint, read_tensors
@@ -122,16 +123,27 @@ def test_extending_a_finished_run_equals_training_longer(tmp_path: Path, cli_env
     assert json.loads((short / "config.json").read_text())["train"]["steps"] == 30
 
 
-def test_non_finite_loss_fails_the_run_and_keeps_the_last_good_checkpoint(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("nan_from", "log_every", "reason"),
+    [
+        (14, 5, "loss became nan by step 15"),  # read at the log step after it
+        # Not a log step, but a checkpoint step: the losses and weights are checked before writing.
+        (18, 25, "weights or loss became non-finite by step 20"),
+    ],
+)
+def test_non_finite_loss_fails_the_run_and_keeps_the_last_good_checkpoint(
+    tmp_path: Path, nan_from: int, log_every: int, reason: str
+) -> None:
     config = TrainConfig(steps=30, batch_size=16)
     trainer = CFGTrainer(new_model(TINY, 0), bars(64), config)
     real_loss = trainer.loss
-    trainer.loss = lambda z, y: real_loss(z, y) * (float("nan") if trainer.step >= 14 else 1.0)
+    trainer.loss = lambda z, y: real_loss(z, y) * (float("nan") if trainer.step >= nan_from else 1.0)
     run = RunDir.create(tmp_path / "run", run_config())
-    session = TrainingSession(run, trainer, SessionOptions(checkpoint_every=10, preview_every=0, log_every=5))
+    options = SessionOptions(checkpoint_every=10, preview_every=0, log_every=log_every)
+    session = TrainingSession(run, trainer, options)
     assert session.run_until_done(lambda: False, lambda record: None) == "failed"
     status = run.status()
-    assert status.state == "failed" and status.reason == "loss became nan at step 15"
+    assert status.state == "failed" and status.reason == reason
     assert status.checkpoint_step == 10
     assert read_tensors(run.state_path)[1]["step"] == "10"
     model, _ = load_checkpoint(run.model_path)

@@ -1,3 +1,5 @@
+import math
+
 import pytest
 import torch
 
@@ -15,7 +17,7 @@ def _trainer(steps: int = 20, seed: int = 0, **kwargs) -> CFGTrainer:
 def test_training_learns_each_class() -> None:
     trainer = _trainer(steps=400)
     losses: list[float] = []
-    trainer.train(callback=lambda step, loss, ips: losses.append(loss))
+    trainer.train(callback=lambda step: losses.append(trainer.take_loss()))
     assert len(losses) == 400
     assert sum(losses[-50:]) / 50 < 0.6 * sum(losses[:20]) / 20
 
@@ -95,18 +97,19 @@ def test_gradient_clipping_bounds_the_update() -> None:
     assert not torch.equal(clipped.model.final_conv.weight, w0)
 
 
-def test_callback_can_stop_training_and_reports_throughput() -> None:
+def test_callback_can_stop_training_and_the_losses_wait_on_the_device_until_taken() -> None:
     trainer = _trainer(steps=50)
-    reports: list[tuple[int, float, float]] = []
+    steps: list[int] = []
 
-    def callback(step: int, loss: float, ips: float) -> bool:
-        reports.append((step, loss, ips))
+    def callback(step: int) -> bool:
+        steps.append(step)
         return step == 7
 
     trainer.train(callback=callback)
-    assert trainer.step == 7
-    assert [r[0] for r in reports] == list(range(1, 8))
-    assert all(r[2] > 0 and r[1] > 0 for r in reports)
+    assert trainer.step == 7 and steps == list(range(1, 8))
+    assert trainer.pending == 7
+    assert trainer.take_loss() > 0 and trainer.pending == 0
+    assert math.isnan(trainer.take_loss())  # nothing since
 
 
 def test_bad_settings_are_refused() -> None:
@@ -135,7 +138,7 @@ def test_stop_at_k_and_resume_equals_the_uninterrupted_run(tmp_path) -> None:
 
 
 def test_bf16_autocast_on_cpu_runs_the_network_in_bf16_with_the_same_gradient_direction() -> None:
-    fp32, bf16 = _trainer(), _trainer(bf16=True)
+    fp32, bf16 = _trainer(), _trainer(precision="bf16")
     z, y = fp32.data.sample(64, torch.Generator().manual_seed(3))
     dtypes: list[torch.dtype] = []
     bf16.model.final_conv.register_forward_hook(lambda m, i, out: dtypes.append(out.dtype))

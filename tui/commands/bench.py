@@ -75,9 +75,9 @@ def _our_variants(device: torch.device, compile: bool) -> dict[str, dict]:
     variants: dict[str, dict] = {"ours, NCHW fp32": {"channels_last": False}, "ours, channels_last fp32": {}}
     bf16 = native_bf16(device)
     if bf16:
-        variants["ours, channels_last + bf16"] = {"bf16": True}
+        variants["ours, channels_last + bf16"] = {"precision": "bf16"}
     if compile:
-        extra = {"bf16": True} if bf16 else {}
+        extra = {"precision": "bf16"} if bf16 else {}
         variants[f"ours, {'bf16 + ' if bf16 else ''}torch.compile"] = {**extra, "compile": True}
     return variants
 

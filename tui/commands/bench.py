@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
 import typer
 
+from core.ablation import Variant, default_variants, seconds_per_step, train_variant
 from core.bench import (
     LabSampler,
     PeakMemory,
@@ -20,12 +22,13 @@ from core.bench import (
     training_flops,
 )
 from core.data import DATASETS, default_data_root, load_split
+from core.presets import PRESETS
 from core.sampling import generate
 from core.settings import resolve_device
 from core.solvers import EVALS_PER_STEP, SOLVERS
 from core.trainer import CFGTrainer, TrainConfig, native_bf16, new_model
 from core.unet import UNetConfig
-from tui.commands.common import DataRoot, log
+from tui.commands.common import DataRoot, log, parse_floats
 
 app = typer.Typer(help="Benchmarks against the lab's own loops, run side by side.", no_args_is_help=True)
 
@@ -185,3 +188,47 @@ def sample_speed(
             f"  {name:28s} {rate:8.2f} img/s  {steps * rows / n:5.0f} evaluations/image  "
             f"{gflops:7.1f} GFLOP/s  {seconds[lab] / seconds[name]:6.2f}x  peak {peaks.describe(name)}"
         )
+
+
+@app.command("recipe")
+def recipe(
+    out: Path = typer.Option(..., help="Folder for the snapshots and timings."),
+    preset: str = typer.Option("cpu", help=f"The base recipe: {', '.join(PRESETS)}."),
+    budget: float | None = typer.Option(
+        None, help="Seconds of training per recipe (default: the base preset's steps at its speed)."
+    ),
+    fractions: str = typer.Option("0.333,0.667,1", help="Fractions of the budget to snapshot at."),
+    only: str | None = typer.Option(None, help="Train only these variants (comma-separated names)."),
+    threads: int | None = typer.Option(None, min=1, help="Torch threads (1: CPU time = wall time)."),
+    data_root: Path | None = DataRoot,
+) -> None:
+    """The training-recipe ablation: the base preset against each trick alone and all together, for
+    the same time budget (counted in each recipe's own timed steps, in CPU seconds), with weight
+    snapshots to measure with ``cfg-tui eval --checkpoint``."""
+    if preset not in PRESETS:
+        raise typer.BadParameter(f"preset must be one of {', '.join(PRESETS)}, not {preset!r}")
+    base = PRESETS[preset]
+    points = parse_floats("--fractions", fractions)
+    variants = default_variants()
+    if only is not None:
+        wanted = set(only.split(","))
+        unknown = wanted - {v.name for v in variants}
+        if unknown:
+            raise typer.BadParameter(f"unknown variants: {', '.join(sorted(unknown))}")
+        variants = [v for v in variants if v.name in wanted]
+    if threads:
+        torch.set_num_threads(threads)
+    data, _ = load_split("mnist", "train", data_root, log=log)
+    timings_file = out / "timings.json"
+    if timings_file.exists():  # the variants are timed once, together, whichever of them train now
+        timings = json.loads(timings_file.read_text())["seconds_per_step"]
+    else:
+        timed = [Variant(preset, {}), Variant(f"{preset} + EMA", {"ema_decay": 0.999})]
+        timings = seconds_per_step(base, [*timed, *default_variants()], data)
+    budget = budget or base.train.steps * timings[preset]
+    log(f"{torch.get_num_threads()} threads; budget {budget:.0f} s; seconds per step: "
+        + ", ".join(f"{name} {s * 1e3:.0f} ms" for name, s in timings.items()))  # fmt: skip
+    out.mkdir(parents=True, exist_ok=True)
+    timings_file.write_text(json.dumps({"budget": budget, "seconds_per_step": timings}, indent=1))
+    for variant in variants:
+        train_variant(base, variant, data, budget, timings[variant.name], points, out, log=log)

@@ -26,13 +26,18 @@ test: lint
 	$(PY) -m pytest
 
 # The GPU checks in one go, for a machine with CUDA (MNIST must already be in the data root:
-# `cfg-tui data fetch` finds files in <root>/MNIST/raw, .gz or not). Writes runs/gpu-seed.
-GPU_RUN ?= runs/gpu-seed
+# `cfg-tui data fetch` finds files in <root>/MNIST/raw, .gz or not). Writes runs/gpu-seed and
+# runs/gpu-preset: the lab's recipe (bf16) against the gpu preset, each timed and measured.
+GPU_SEED ?= runs/gpu-seed
+GPU_RUN ?= runs/gpu-preset
 gpu-check: setup
 	$(VENV)/bin/cfg-tui info
 	$(VENV)/bin/cfg-tui bench train --device cuda --compile --repeats 10
 	$(VENV)/bin/cfg-tui bench sample --device cuda --repeats 3
-	time $(VENV)/bin/cfg-tui train --preset seed --bf16 --device cuda --run-dir $(GPU_RUN)
+	time $(VENV)/bin/cfg-tui train --preset seed --precision bf16 --device cuda --run-dir $(GPU_SEED)
+	time $(VENV)/bin/cfg-tui train --preset gpu --device cuda --run-dir $(GPU_RUN)
+	$(VENV)/bin/cfg-tui runs --detail $(GPU_RUN)
+	$(VENV)/bin/cfg-tui eval --checkpoint $(GPU_SEED) --guidance 1,3,5 --device cuda
 	$(VENV)/bin/cfg-tui eval --checkpoint $(GPU_RUN) --guidance 1,3,5 --device cuda
 	$(VENV)/bin/cfg-tui eval --checkpoint $(GPU_RUN) --guidance 3 --solver midpoint --steps 8 --seeds 0,1 --device cuda
 	$(VENV)/bin/cfg-tui eval check --checkpoint $(GPU_RUN) --device cuda

@@ -19,10 +19,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
+
 from core.checkpoint import save_checkpoint
 from core.data import ImageBatches
 from core.presets import Preset
-from core.trainer import EMA, CFGTrainer, new_model
+from core.trainer import EMA, CFGTrainer, new_model, resolve_precision
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,22 @@ def seconds_per_step(
                 _step(trainer, emas)
             best[v.name] = min(best[v.name], (time.process_time() - start) / steps)
     return best
+
+
+def pooled(timings: dict[str, float], preset: Preset, variants: Sequence[Variant]) -> dict[str, float]:
+    """The timings with variants of the same compute (precision, EMA, compile, memory format; the
+    time sampling, betas and lr schedule change no work) given the fastest of them: otherwise the
+    noise of the clock, a few per cent, would give equal work different step counts."""
+    device = torch.device("cpu")
+
+    def work(v: Variant) -> tuple:
+        c = dataclasses.replace(preset.train, **v.changes)
+        return resolve_precision(c.precision, device), c.ema_decay > 0, c.compile, c.channels_last
+
+    fastest: dict[tuple, float] = {}
+    for v in variants:
+        fastest[work(v)] = min(fastest.get(work(v), float("inf")), timings[v.name])
+    return {v.name: fastest[work(v)] for v in variants}
 
 
 def _trainer(

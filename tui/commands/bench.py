@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 import typer
 
-from core.ablation import Variant, default_variants, seconds_per_step, train_variant
+from core.ablation import Variant, default_variants, pooled, seconds_per_step, train_variant
 from core.bench import (
     LabSampler,
     PeakMemory,
@@ -220,11 +220,12 @@ def recipe(
         torch.set_num_threads(threads)
     data, _ = load_split("mnist", "train", data_root, log=log)
     timings_file = out / "timings.json"
+    timed = [Variant(preset, {}), Variant(f"{preset} + EMA", {"ema_decay": 0.999}), *default_variants()]
     if timings_file.exists():  # the variants are timed once, together, whichever of them train now
         timings = json.loads(timings_file.read_text())["seconds_per_step"]
     else:
-        timed = [Variant(preset, {}), Variant(f"{preset} + EMA", {"ema_decay": 0.999})]
-        timings = seconds_per_step(base, [*timed, *default_variants()], data)
+        timings = seconds_per_step(base, timed, data)
+    timings = pooled(timings, base, timed)
     budget = budget or base.train.steps * timings[preset]
     log(f"{torch.get_num_threads()} threads; budget {budget:.0f} s; seconds per step: "
         + ", ".join(f"{name} {s * 1e3:.0f} ms" for name, s in timings.items()))  # fmt: skip

@@ -25,4 +25,14 @@ PRESETS = {
         TrainConfig(steps=2500, batch_size=128, lr=1e-3),
         "a small U-Net: readable digits after 2,500 steps of 128, 8 min 52 s measured on 2 CPU cores",
     ),
+    # The lab's U-Net with the recipe the CPU ablation chose (see the cpu preset), bf16 and CUDA
+    # graphs, a batch a GPU is not starved by. Not yet measured on a GPU: `make gpu-check` does.
+    "gpu": Preset(
+        UNetConfig(),
+        TrainConfig(
+            steps=5000, batch_size=256, lr=1e-3, warmup_steps=100, lr_decay="cosine", lr_floor=0.1,
+            time_sampling="logit-normal", beta2=0.95, ema_decay=0.999, precision="auto", compile=True,
+        ),
+        "the lab's U-Net with the new recipe, bf16 and CUDA graphs (for one GPU; not yet timed on one)",
+    ),
 }

@@ -155,7 +155,7 @@ def test_bad_sample_input_is_one_line_and_exit_2(
 BAD_TRAINING = [
     (["--lr", "nan"], "learning rate must be a finite number above 0, not nan"),
     (["--eta", "1.5"], "eta (the probability of a null label) must be in [0, 1), not 1.5"),
-    (["--preset", "huge"], "preset must be auto, seed, cpu, not 'huge'"),
+    (["--preset", "huge"], "preset must be auto, seed, cpu, gpu, not 'huge'"),
     (["--channels", "8,x"], "comma-separated integers"),
     (["--schedule", "cubic"], "schedule must be one of linear, cosine"),
     (["--batch-size", "1000"], "exceeds the 64 training images"),

@@ -101,7 +101,7 @@ def test_new_run_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.parametrize(
     ("settings", "message"),
     [
-        (RunSettings(preset="huge", device="cpu"), "preset must be auto, seed, cpu, not 'huge'"),
+        (RunSettings(preset="huge", device="cpu"), "preset must be auto, seed, cpu, gpu, not 'huge'"),
         (RunSettings(device="tpu"), "device must be one of auto, cpu, cuda, not 'tpu'"),
         (RunSettings(device="cpu", schedule="cubic"), "schedule must be one of linear, cosine, not 'cubic'"),
         (RunSettings(device="cpu", ema_decay=1.0), r"EMA decay must be in \[0, 1\) \(0 = off\), not 1.0"),

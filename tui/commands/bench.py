@@ -10,7 +10,16 @@ from pathlib import Path
 import torch
 import typer
 
-from core.ablation import Variant, default_variants, pooled, seconds_per_step, train_variant
+from core.ablation import (
+    Variant,
+    at_guidance,
+    best,
+    collect,
+    default_variants,
+    pooled,
+    seconds_per_step,
+    train_variant,
+)
 from core.bench import (
     LabSampler,
     PeakMemory,
@@ -200,6 +209,7 @@ def recipe(
     fractions: str = typer.Option("0.333,0.667,1", help="Fractions of the budget to snapshot at."),
     only: str | None = typer.Option(None, help="Train only these variants (comma-separated names)."),
     threads: int | None = typer.Option(None, min=1, help="Torch threads (1: CPU time = wall time)."),
+    report: bool = typer.Option(False, "--report", help="Print the measured snapshots of --out instead."),
     data_root: Path | None = DataRoot,
 ) -> None:
     """The training-recipe ablation: the base preset against each trick alone and all together, for
@@ -207,6 +217,9 @@ def recipe(
     snapshots to measure with ``cfg-tui eval --checkpoint``."""
     if preset not in PRESETS:
         raise typer.BadParameter(f"preset must be one of {', '.join(PRESETS)}, not {preset!r}")
+    if report:
+        _print_ablation(collect(out))
+        return
     base = PRESETS[preset]
     points = parse_floats("--fractions", fractions)
     variants = default_variants()
@@ -233,3 +246,18 @@ def recipe(
     timings_file.write_text(json.dumps({"budget": budget, "seconds_per_step": timings}, indent=1))
     for variant in variants:
         train_variant(base, variant, data, budget, timings[variant.name], points, out, log=log)
+
+
+def _print_ablation(rows: list[dict]) -> None:
+    """One line per snapshot: time (share of the budget, CPU seconds), step, w = 3 and the best w."""
+    typer.echo(f"{'variant':16s} {'weights':10s} {'time':>5s} {'cpu s':>6s} {'step':>5s}   "
+               f"{'FD w=3':>12s} {'acc':>5s}   {'best w':>6s} {'FD':>12s} {'acc':>5s}")  # fmt: skip
+    for r in rows:
+        three, top = at_guidance(r["evals"], 3.0), best(r["evals"])
+        fd3 = f"{three['frechet']:.1f}±{three['frechet_spread']:.1f}" if three else "-"
+        acc3 = f"{three['accuracy']:.3f}" if three else "-"
+        typer.echo(
+            f"{r['variant']:16s} {r['weights']:10s} {r['share']:5.2f} {r['seconds']:6.0f} {r['step']:5d}   "
+            f"{fd3:>12s} {acc3:>5s}   {top['guidance']:6g} "
+            f"{top['frechet']:.1f}±{top['frechet_spread']:.1f}".rjust(12) + f" {top['accuracy']:.3f}"
+        )

@@ -15,6 +15,7 @@ Around them:
   ``checkpoint``, ``files``, ``images``, ``assets``   safetensors, atomic writes, figures, bundled files
   ``metrics``, ``statistics``, ``evaluation``, ``damage``   the yardstick: classifier, distances with
                                      spreads, evaluation rows and ``eval check``
+  ``quick_eval``                     the yardstick on a small fixed set, every few steps of a run
   ``bench``                          the lab's loops, for side-by-side benchmarks
 Nothing here imports Textual or Rich (a test checks it).
 """

@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import torch
 from torch import Tensor
 
 from core.damage import DAMAGES, damaged
-from core.data import ImageBatches
-from core.metrics import Classifier, Reference, quality
+from core.data import ImageBatches, load_split
+from core.metrics import Classifier, Reference, load_classifier, quality
 from core.sampling import generate
 from core.solvers import EVALS_PER_STEP, check_solver, check_steps
 from core.statistics import Measure, equal_quality
@@ -28,6 +30,30 @@ SEED_STRIDE = 1000
 share no noise (up to 1,000 chunks)."""
 MEASURES = ("frechet", "kid", "precision", "recall")
 HIGHER_IS_WORSE = {"frechet": True, "kid": True, "precision": False, "recall": False}
+
+
+def load_yardstick(
+    classifier_path: str | os.PathLike,
+    device: torch.device | str,
+    data_root: Path | None,
+    feature_layer: str | None = None,
+    log: Callable[[str], None] = lambda line: None,
+    reference_per_class: int | None = None,
+) -> tuple[Classifier, Reference]:
+    """The classifier (measuring in ``feature_layer`` if given, else its own) and the MNIST test
+    images of ``data_root`` (all 10,000, or the first ``reference_per_class`` of each digit)
+    embedded once as the :class:`Reference`.
+
+    :class:`core.checkpoint.CheckpointError` for a bad classifier file, :class:`core.data.DataError`
+    when the test images cannot be had."""
+    classifier, _ = load_classifier(classifier_path, device)
+    if feature_layer is not None:
+        classifier.feature_layer = feature_layer
+    test, _ = load_split("mnist", "test", data_root, device=device, log=log)
+    images, labels = (
+        (test.images, test.labels) if reference_per_class is None else balanced(test, reference_per_class)
+    )
+    return classifier, Reference.of(classifier, images, labels)
 
 
 def nfe(solver: str, steps: int, w: float) -> int:

@@ -149,7 +149,8 @@ def open_session(
     if trainer.step:
         log(f"run: {run.path} resumed at step {trainer.step} of {trainer.config.steps}")
     elapsed = records[-1].get("elapsed", 0.0) if records else 0.0
-    return TrainingSession(run, trainer, options or SessionOptions(), elapsed=elapsed)
+    options = options or SessionOptions()
+    return TrainingSession(run, trainer, options, elapsed=elapsed, data_root=data_root, log=log)
 
 
 @contextmanager

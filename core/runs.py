@@ -1,7 +1,8 @@
 """The run directory: the contract between the trainer, the app and the user.
 
     <run>/config.json        every setting, versions, data fingerprint
-    <run>/metrics.jsonl      one JSON object per logged step
+    <run>/metrics.jsonl      one JSON object per logged step (loss, lr, images/s, elapsed, memory),
+                             and now and then a quality record: step, elapsed, ``quality``
     <run>/status.json        state (running / finished / stopped / failed), pid, step, times
     <run>/checkpoints/model.safetensors        weights to sample from (see core.checkpoint)
     <run>/checkpoints/train-state.safetensors  everything a resume needs
@@ -138,7 +139,8 @@ class RunDir:
         return _records(self.metrics_path.read_text())
 
     def truncate_metrics(self, step: int) -> list[dict]:
-        """Keep only the records up to ``step`` (for a resume from that step's checkpoint)."""
+        """Keep only the records (of either kind) up to ``step``, for a resume from that step's
+        checkpoint: what was measured after it is measured again."""
         kept = [r for r in self.metrics() if r.get("step", 0) <= step]
         atomic_write_text(self.metrics_path, "".join(json.dumps(r) + "\n" for r in kept))
         return kept
@@ -172,6 +174,21 @@ def _records(text: str) -> list[dict]:
         if isinstance(record, dict):
             records.append(record)
     return records
+
+
+def is_quality(record: dict) -> bool:
+    """Whether a metrics record is a quality record (:mod:`core.quick_eval`), not a loss record."""
+    return isinstance(record.get("quality"), dict)
+
+
+def loss_records(records: list[dict]) -> list[dict]:
+    """The loss records of ``records``: every reader of loss, lr and images/s wants these only."""
+    return [r for r in records if not is_quality(r)]
+
+
+def quality_records(records: list[dict]) -> list[dict]:
+    """The quality records of ``records``, in order."""
+    return [r for r in records if is_quality(r)]
 
 
 def find_runs(folder: str | os.PathLike) -> list[RunDir]:

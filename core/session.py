@@ -3,6 +3,9 @@
 The loop itself is :meth:`CFGTrainer.train`; this module decides what to write when,
 and how the run ends: ``finished``, ``stopped`` (asked to stop: checkpoint first) or
 ``failed`` (a non-finite loss: the last good checkpoint is kept, the reason recorded).
+
+metrics.jsonl holds two kinds of record: a loss record per logged step, and now and then a
+quality record, ``{"step", "elapsed", "quality": {...}}`` (:mod:`core.quick_eval`).
 """
 
 from __future__ import annotations
@@ -12,11 +15,13 @@ import resource
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
 from core.checkpoint import save_checkpoint, save_tensors
 from core.images import grid_figure, guidance_title, save_png
+from core.quick_eval import PER_CLASS, QualityOff, QuickEval, auto_eval_every, quality_line
 from core.runs import RunDir, RunError, RunStatus
 from core.sampling import generate
 from core.trainer import CFGTrainer
@@ -31,6 +36,15 @@ class SessionOptions:
     checkpoint_every: int = 500
     preview_every: int = 500
     log_every: int = 10
+    eval_every: int | None = None
+    """Steps between quick quality evaluations, and one at the end of a finished run; 0 = none;
+    None = :func:`core.quick_eval.auto_eval_every` of the run's length."""
+    eval_per_class: int = PER_CLASS
+    """Samples of each digit per quality evaluation."""
+
+
+def _quiet(message: str) -> None:
+    pass
 
 
 def memory_mb(device: torch.device) -> float:
@@ -41,9 +55,19 @@ def memory_mb(device: torch.device) -> float:
 
 
 class TrainingSession:
-    def __init__(self, run: RunDir, trainer: CFGTrainer, options: SessionOptions, elapsed: float = 0.0):
+    def __init__(
+        self,
+        run: RunDir,
+        trainer: CFGTrainer,
+        options: SessionOptions,
+        elapsed: float = 0.0,
+        data_root: Path | None = None,
+        log: Callable[[str], None] = _quiet,
+    ):
         self.run, self.trainer, self.options = run, trainer, options
         self.elapsed_before = elapsed
+        self.data_root, self.log = data_root, log
+        self.quick_eval: QuickEval | None = None  # made when the run starts, if evaluations are on
         self.checkpoint_step = trainer.step if run.state_path.exists() else None
         self.failure: str | None = None
         self._run_started: float | None = None  # when the run first started: read once, then kept
@@ -70,6 +94,46 @@ class TrainingSession:
             [(guidance_title(PREVIEW_GUIDANCE), images)], [str(c) for c in range(cfg.num_classes)]
         )
         save_png(figure, self.run.previews / f"step-{self.trainer.step:06d}.png")
+
+    @property
+    def eval_every(self) -> int:
+        """Steps between quality evaluations (0: none), the option or its default for this run."""
+        every = self.options.eval_every
+        config = self.trainer.config
+        return auto_eval_every(config.steps, config.batch_size) if every is None else every
+
+    def _start_quality(self) -> None:
+        """The classifier and the reference, once per session; if they cannot be had, one line
+        saying why and training goes on without quality records."""
+        if not self.eval_every:
+            return
+        config = self.run.config()
+        root = self.data_root or (Path(config.data.root) if config.data.root else None)
+        try:
+            self.quick_eval = QuickEval.load(
+                config.data.dataset, config.model, root, self.trainer.device,
+                self.options.eval_per_class, log=self.log,
+            )  # fmt: skip
+        except QualityOff as e:
+            self.log(f"quality evaluation off: {e}")
+
+    def evaluate(self) -> None:
+        """Append a quality record of the weights sampled from, now; an evaluation that fails turns
+        the evaluations off (one line) rather than the training."""
+        if self.quick_eval is None:
+            return
+        try:
+            quality = self.quick_eval.measure(self.trainer.sampling_model)
+        except (RuntimeError, ValueError) as e:  # e.g. a linear-algebra failure on non-finite samples
+            self.quick_eval = None
+            self.log(f"quality evaluation off: it failed at step {self.trainer.step} ({e})")
+            return
+        # The loss window's throughput is of training: the evaluation's seconds are left out of it.
+        self._window_start += quality["seconds"]
+        now = time.perf_counter()
+        record = {"step": self.trainer.step, "elapsed": round(self.elapsed_before + now - self._started, 3)}
+        self.run.append_metrics(record | {"quality": quality})
+        self.log(f"quality at step {self.trainer.step}: {quality_line(quality)}")
 
     def _device_label(self) -> str:
         """``cpu`` or ``cuda:0``, and ``cpu × 2`` / ``cuda × 4`` for several processes."""
@@ -111,6 +175,8 @@ class TrainingSession:
             self.checkpoint()
         if opts.preview_every and step % opts.preview_every == 0 and step < self.total:
             self.preview()
+        if self.eval_every and step % self.eval_every == 0 and step < self.total:
+            self.evaluate()
         return False
 
     def _log(self, step: int, loss: float, steps: int, on_log: Callable[[dict], None]) -> None:
@@ -133,6 +199,7 @@ class TrainingSession:
 
     def run_until_done(self, should_stop: Callable[[], bool], on_log: Callable[[dict], None]) -> str:
         """Train to the configured total; returns the final state written to status.json."""
+        self._start_quality()  # before the clock starts: its seconds are not training
         self._started = time.perf_counter()
         self._window_start = self._started
         self._run_started = self._first_start()
@@ -153,6 +220,7 @@ class TrainingSession:
         self.checkpoint()
         if self.trainer.step >= self.total:
             self.preview()
+            self.evaluate()
             self._status("finished")
             return "finished"
         self._status("stopped", reason="asked to stop")

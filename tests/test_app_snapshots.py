@@ -55,7 +55,8 @@ def test_help_screen(app: CfgTuiApp, snap_compare) -> None:
 
 
 def _finished_run(folder: Path) -> None:
-    """A made-up finished run with a falling loss, so that its chart and numbers are fixed."""
+    """A made-up finished run with a falling loss and five quality evaluations, so that its charts
+    and numbers are fixed."""
     run = RunDir.create(folder / "demo-run", run_config(steps=500, batch_size=128))
     for step in range(10, 510, 10):
         loss = 0.2 + 1.2 * math.exp(-step / 80) + 0.03 * math.sin(step)
@@ -69,6 +70,10 @@ def _finished_run(folder: Path) -> None:
                 "memory_mb": 812.0,
             }
         )
+        if step % 100 == 0:
+            fd, accuracy = 3000 / (step / 100) ** 1.5, step / 510
+            quality = {"frechet": fd, "frechet_spread": 2.0, "accuracy": accuracy, "samples": 300}
+            run.append_metrics({"step": step, "elapsed": step * 0.3 + 1, "quality": quality})
     status = {
         "state": "finished",
         "pid": 1,

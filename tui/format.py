@@ -66,6 +66,23 @@ class RunRow:
         return astuple(self)
 
 
+QUALITY_COLUMNS = ("step", "elapsed", "frechet", "accuracy", "samples", "sampler", "seconds")
+"""A quality record (``core.quick_eval``) as a row: FD with ± its spread, and n beside it."""
+
+
+def quality_cells(record: dict) -> tuple[str, ...]:
+    """A quality record under :data:`QUALITY_COLUMNS`; a missing or unmeasured value reads ``-``."""
+    q = record["quality"]
+    elapsed = record.get("elapsed")
+    w = q.get("guidance")
+    sampler = f"{q.get('solver', '?')} × {q.get('steps', '?')}, w = {NONE if w is None else f'{w:g}'}"
+    return (
+        str(record.get("step", NONE)), NONE if elapsed is None else format_duration(elapsed),
+        with_spread(q.get("frechet"), q.get("frechet_spread"), 2), number(q.get("accuracy"), 3),
+        str(q.get("samples", NONE)), sampler, number(q.get("seconds"), 1),
+    )  # fmt: skip
+
+
 EVAL_COLUMNS = (
     "name",
     "n",

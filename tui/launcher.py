@@ -1,6 +1,8 @@
 """Training as a detached process: ``cfg-tui train --resume RUN`` in its own session, so that
-closing the app or losing the SSH connection does not stop it. Its output goes to the run's
-``train.log`` (the app shows the last line when the trainer exits with an error)."""
+closing the app or losing the SSH connection does not stop it. It runs with ``cfg-tui train``'s
+defaults for checkpoints, previews and quick quality evaluations (:func:`core.quick_eval.auto_eval_every`:
+five per run of enough images, drawn by the Train screen's second chart). Its output goes to the
+run's ``train.log`` (the app shows the last line when the trainer exits with an error)."""
 
 from __future__ import annotations
 

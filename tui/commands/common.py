@@ -1,12 +1,15 @@
-"""What the commands share: the --data-root option, log lines, option parsing with one-line errors."""
+"""What the commands share: the --data-root option, log lines, tables on stdout, option parsing with
+one-line errors."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
 import typer
+from rich.console import Console
 
 from core.data import DATA_ROOT_ENV
 from core.files import check_writable as core_check_writable
@@ -27,6 +30,11 @@ DataRoot = typer.Option(
 def log(message: str) -> None:
     """Progress and notes go to stderr, so that stdout stays the command's result."""
     typer.echo(message, err=True)
+
+
+def wide_console() -> Console:
+    """The terminal's width on a terminal; wide when piped, so that no table cell is cut."""
+    return Console(width=None if sys.stdout.isatty() else 200)
 
 
 def _usage(parse: Callable[..., T], *args: object, option: str = "") -> T:

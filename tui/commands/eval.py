@@ -5,27 +5,34 @@ from __future__ import annotations
 import csv
 import io
 import json
-import sys
 import time
 from pathlib import Path
 
 import torch
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from core.assets import CLASSIFIER
 from core.checkpoint import load_checkpoint
 from core.damage import DAMAGES
 from core.data import load_split
-from core.evaluation import MEASURES, check_rows, judge, reference_rows, score, sweep, versus
+from core.evaluation import (
+    MEASURES,
+    check_rows,
+    judge,
+    load_yardstick,
+    reference_rows,
+    score,
+    sweep,
+    versus,
+)
 from core.files import atomic_write_text
 from core.images import line_chart, load_samples_npz, save_png
 from core.metrics import (
     FEATURE_LAYERS,
+    Classifier,
     Reference,
     accuracy,
-    load_classifier,
     save_classifier,
     train_classifier,
 )
@@ -41,6 +48,7 @@ from tui.commands.common import (
     parse_ints,
     parse_solvers,
     parse_steps,
+    wide_console,
 )
 from tui.format import EVAL_COLUMNS, eval_cells, with_spread
 
@@ -58,13 +66,9 @@ def rows_table(rows: list[dict], title: str) -> Table:
 
 def _classifier_and_reference(
     classifier_path: Path, device: torch.device, data_root: Path | None, feature_layer: str | None = None
-):
+) -> tuple[Classifier, Reference]:
     """The classifier (measuring in ``feature_layer`` if given, else its own) and the embedded test set."""
-    classifier, _ = load_classifier(classifier_path, device)
-    if feature_layer is not None:
-        classifier.feature_layer = feature_layer
-    test, _ = load_split("mnist", "test", data_root, device=device, log=log)
-    return classifier, Reference.of(classifier, test.images, test.labels)
+    return load_yardstick(classifier_path, device, data_root, feature_layer, log=log)
 
 
 def _report(rows: list[dict], title: str, as_json: bool, out: Path | None) -> None:
@@ -72,15 +76,10 @@ def _report(rows: list[dict], title: str, as_json: bool, out: Path | None) -> No
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
     else:
-        _console().print(rows_table(rows, title))
+        wide_console().print(rows_table(rows, title))
     if out is not None:
         atomic_write_text(out, json.dumps(rows, indent=2) + "\n")
         log(f"wrote {out}")
-
-
-def _console() -> Console:
-    """The terminal's width on a terminal; wide when piped, so that no cell is cut."""
-    return Console(width=None if sys.stdout.isatty() else 200)
 
 
 JsonFlag = typer.Option(False, "--json", help="Print the rows as JSON on stdout instead of a table.")
@@ -168,7 +167,7 @@ def check_command(
         rows, f"eval check, {classifier_model.feature_layer} features; ± is one standard error", as_json, out
     )
     if not as_json:
-        _console().print(verdict_table(rows))
+        wide_console().print(verdict_table(rows))
 
 
 def verdict_table(rows: list[dict]) -> Table:
@@ -258,7 +257,7 @@ def sweep_command(
     write_sweep(out_dir, rows)
     comparison = versus(rows)
     if comparison:
-        _console().print(versus_table(comparison))
+        wide_console().print(versus_table(comparison))
         atomic_write_text(out_dir / "versus-euler99.json", json.dumps(comparison, indent=2) + "\n")
     typer.echo(f"wrote sweep.json, sweep.csv and PNG charts (against w, against NFE) to {out_dir}")
 

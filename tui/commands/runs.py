@@ -1,4 +1,5 @@
-"""``cfg-tui runs``: the runs in a folder, with their state."""
+"""``cfg-tui runs``: the runs in a folder, with their state; ``--detail RUN``: one run's settings,
+its loss at a few points and its quality during training."""
 
 from __future__ import annotations
 
@@ -6,18 +7,34 @@ import time
 from pathlib import Path
 
 import typer
-from rich.console import Console
+from rich.console import Group
 from rich.table import Table
+from rich.text import Text
 
-from core.runs import RunError, default_runs_folder, find_runs
-from tui.format import RunRow
+from core.runs import RunDir, RunError, default_runs_folder, find_runs, loss_records, quality_records
+from tui.commands.common import wide_console
+from tui.format import NONE, QUALITY_COLUMNS, RunRow, format_duration, format_loss, quality_cells
+
+LOSS_POINTS = 5
+"""Loss records shown by ``--detail``: the first, the last and evenly between."""
 
 
 def runs(
     folder: Path | None = typer.Argument(None, help="Folder of runs (default: $CFG_TUI_RUNS or ./runs)."),
+    detail: str | None = typer.Option(
+        None,
+        "--detail",
+        metavar="RUN",
+        help="Show one run (a name in the folder, or a run folder's path): its settings, its loss at a "
+        "few steps and its quality evaluations during training.",
+        show_default=False,
+    ),
 ) -> None:
     """List the runs in a folder: state (a running run whose process is gone is dead), step, loss, age."""
     folder = folder or default_runs_folder()
+    if detail is not None:
+        wide_console().print(run_detail(find_run(detail, folder)))
+        return
     if not folder.is_dir():
         raise RunError(f"{folder} is not a folder")
     found = find_runs(folder)
@@ -28,4 +45,85 @@ def runs(
     now = time.time()
     for run in found:
         table.add_row(*RunRow.of(run, now).cells())
-    Console().print(table)
+    wide_console().print(table)
+
+
+def find_run(name: str, folder: Path) -> RunDir:
+    """The run ``name`` names: a run folder's path, else a run of that name in ``folder``;
+    :class:`RunError` (one line) when neither is a run."""
+    path = Path(name)
+    if not path.is_dir() and (folder / name).is_dir():
+        path = folder / name
+    if not path.exists():
+        raise RunError(f"no run {name!r}: neither a folder nor a run in {folder}")
+    return RunDir.open(path)
+
+
+def run_detail(run: RunDir) -> Group:
+    """The run's settings, its loss at a few steps, and a table of its quality records."""
+    records = run.metrics()
+    losses, qualities = loss_records(records), quality_records(records)
+    return Group(settings_table(run), loss_table(losses), quality_table(qualities))
+
+
+def settings_table(run: RunDir) -> Table:
+    """What the run is: preset, network, recipe, data, device, and where it stands."""
+    table = Table(show_header=False, box=None, title=f"run {run.path.name}", title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+    for name, value in _settings(run):
+        table.add_row(name, value)
+    return table
+
+
+def _settings(run: RunDir) -> list[tuple[str, str]]:
+    config, row = run.config(), RunRow.of(run)
+    model, train = config.model, config.train
+    status = run.status() if row.state != "unreadable" else None
+    elapsed = NONE if status is None or status.elapsed is None else format_duration(status.elapsed)
+    processes = f" × {config.processes}" if config.processes > 1 else ""
+    return [
+        ("state", f"{row.state}, step {row.step}, elapsed {elapsed}"),
+        ("preset", config.preset),
+        ("U-Net", f"channels {','.join(map(str, model.channels))}, {model.num_residual_layers} layer(s) "
+                  f"per stage, embeddings {model.t_embed_dim}"),
+        ("training", f"{train.steps:,} steps of {train.batch_size}, lr {train.lr:g}, η {train.eta:g}, "
+                     f"EMA {train.ema_decay:g}, {train.precision}"),
+        ("data", f"{config.data.dataset}, {config.data.images:,} images"),
+        ("device", config.device + processes),
+        ("folder", str(run.path)),
+    ]  # fmt: skip
+
+
+def loss_points(records: list[dict], count: int = LOSS_POINTS) -> list[dict]:
+    """``count`` records spread over the run: the first, the last and evenly between."""
+    if len(records) <= count:
+        return records
+    picks = sorted({round(i * (len(records) - 1) / (count - 1)) for i in range(count)})
+    return [records[i] for i in picks]
+
+
+def loss_table(records: list[dict]) -> Table | Text:
+    if not records:
+        return Text("no loss records yet")
+    table = Table("step", "loss", "lr", "images/s", "elapsed", title="loss", title_justify="left")
+    for r in loss_points(records):
+        elapsed, ips, lr = r.get("elapsed"), r.get("images_per_sec"), r.get("lr")
+        table.add_row(
+            str(r.get("step", NONE)), format_loss(r.get("loss")), NONE if lr is None else f"{lr:.3g}",
+            NONE if ips is None else f"{ips:.0f}", NONE if elapsed is None else format_duration(elapsed),
+        )  # fmt: skip
+    return table
+
+
+def quality_table(records: list[dict]) -> Table | Text:
+    if not records:
+        return Text("no quality evaluations (cfg-tui train --eval-every N makes them)")
+    table = Table(
+        *QUALITY_COLUMNS,
+        title="quality during training (Fréchet distance ± one standard error; lower is better)",
+        title_justify="left",
+    )
+    for record in records:
+        table.add_row(*quality_cells(record))
+    return table

@@ -11,6 +11,7 @@ from pathlib import Path
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from core import quick_eval
 from core.data import DATASETS
 from core.distributed import Ranks
 from core.lifecycle import (
@@ -74,6 +75,16 @@ def train(
     checkpoint_every: int = typer.Option(500, min=0, help="Steps between checkpoints (0 = only at the end)."),
     preview_every: int = typer.Option(500, min=0, help="Steps between preview grids (0 = only at the end)."),
     log_every: int = typer.Option(10, min=1, help="Steps per metrics record."),
+    eval_every: int | None = typer.Option(
+        None,
+        min=0,
+        help=f"Steps between quick quality evaluations ({10 * quick_eval.PER_CLASS} samples, "
+        f"{quick_eval.SOLVER} × {quick_eval.STEPS}, w = {quick_eval.GUIDANCE:g}; FD and accuracy in "
+        "metrics.jsonl), and one at the end; 0 = none. Default: "
+        f"{quick_eval.EVALS_PER_RUN} per run, for runs of {quick_eval.AUTO_MIN_IMAGES:,}+ images "
+        "(steps × batch).",
+        show_default=False,
+    ),
     seed: int = typer.Option(0, help="Seed of the weights and of every random draw."),
     nproc: int = typer.Option(
         1, help="Training processes (one per GPU, or CPU processes): data parallel, via torchrun."
@@ -84,7 +95,7 @@ def train(
 ) -> None:
     """Train the U-Net with CFG flow matching, writing a run directory (resumable exactly)."""
     ranks = Ranks.from_env()
-    options = SessionOptions(checkpoint_every, preview_every, log_every)
+    options = SessionOptions(checkpoint_every, preview_every, log_every, eval_every)
     overrides = {
         "batch_size": batch_size, "lr": lr, "eta": eta, "ema_decay": ema_decay, "grad_clip": grad_clip,
         "schedule": schedule, "time_sampling": time_sampling, "time_mean": time_mean, "time_std": time_std,
@@ -150,6 +161,7 @@ def _torchrun(
         *(("--data-root", str(data_root)) if data_root else ()),
         *("--checkpoint-every", str(options.checkpoint_every), "--preview-every", str(options.preview_every)),
         *("--log-every", str(options.log_every)),
+        *(("--eval-every", str(options.eval_every)) if options.eval_every is not None else ()),
     ]
     env = dict(os.environ)
     # torchrun would give each rank one thread (and say so); share the cores out instead.

@@ -2,7 +2,8 @@
 
 The screen never trains: training is a child process in its own session (so it survives the app
 and the SSH connection), and the screen only reads the run directory's small files on timers:
-``metrics.jsonl`` through :class:`MetricsTail` (only the new lines) and ``status.json``.
+``metrics.jsonl`` through :class:`MetricsTail` (only the new lines: loss records to the loss chart,
+quality records to the quality chart) and ``status.json``.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from textual.worker import Worker
 
 from core.lifecycle import ask_to_stop, create_run, prepare_resume
 from core.presets import PRESETS
-from core.runs import MetricsTail, RunDir, RunError, find_runs
+from core.runs import MetricsTail, RunDir, RunError, find_runs, loss_records
 from core.settings import DEVICES, RunPlan, RunSettings, new_run_path, plan_run
 from core.trainer import PRECISIONS as TRAIN_PRECISIONS
 from tui.launcher import launch_training
@@ -32,6 +33,7 @@ from tui.parse import parse_number, parse_whole
 from tui.screens.base import AppScreen
 from tui.widgets.form import action_button, field
 from tui.widgets.loss_chart import LossChart
+from tui.widgets.quality_chart import QualityChart
 from tui.widgets.run_list import RunList
 from tui.widgets.run_stats import IDLE_TEXT, run_stats
 
@@ -95,6 +97,7 @@ class TrainScreen(AppScreen):
             with Vertical(id="train-right"):
                 yield Static(IDLE_TEXT, id="train-stats")
                 yield LossChart(id="loss-chart")
+                yield QualityChart(id="quality-chart")
                 yield RunList(id="run-list")
         yield Footer(compact=True)
 
@@ -117,6 +120,9 @@ class TrainScreen(AppScreen):
         self.sub_title = "Train"
         self._show_preset_defaults("cpu")
         self.query_one("#loss-chart", LossChart).border_title = "loss (log)"
+        self.query_one("#quality-chart", QualityChart).border_title = (
+            "[$accent]FD[/] (log, left) · [$success]accuracy[/] (right)"
+        )
         self.query_one("#run-list", RunList).border_title = "runs (enter follows)"
         self._refresh_runs()
         self._follow_running()
@@ -264,6 +270,7 @@ class TrainScreen(AppScreen):
         self.followed, self._tail, self._last, self._batch_size = run, MetricsTail(run.metrics_path), {}, None
         self.query_one("#loss-chart", LossChart).clear()
         self.query_one("#loss-chart", LossChart).border_subtitle = run.path.name
+        self.query_one("#quality-chart", QualityChart).clear()
         self.query_one("#run-list", RunList).select_path(run.path)
         self._update_followed()
 
@@ -280,12 +287,14 @@ class TrainScreen(AppScreen):
         if self.followed is None or self._tail is None:
             return
         records = self._tail.read_new()
-        chart = self.query_one("#loss-chart", LossChart)
-        if self._tail.restarted:
-            chart.clear()
-        chart.add(records)
-        if records:
-            self._last = records[-1]
+        charts = self.query_one("#loss-chart", LossChart), self.query_one("#quality-chart", QualityChart)
+        for chart in charts:
+            if self._tail.restarted:
+                chart.clear()
+            chart.add(records)
+        losses = loss_records(records)
+        if losses:
+            self._last = losses[-1]  # the stats read images/s and memory: a loss record's
         self._show_stats()
 
     def _show_stats(self) -> None:

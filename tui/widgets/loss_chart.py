@@ -71,10 +71,10 @@ class Canvas:
             layer = self.line if bright else self.raw
             layer[y // 4][x // 2] |= DOT_BITS[x % 2][y % 4]
 
-    def vertical(self, x: int, y0: int, y1: int) -> None:
-        """A bright vertical run of dots, so that steep stretches of the line stay connected."""
+    def vertical(self, x: int, y0: int, y1: int, bright: bool = True) -> None:
+        """A vertical run of dots, so that steep stretches of a line stay connected."""
         for y in range(min(y0, y1), max(y0, y1) + 1):
-            self.dot(x, y, bright=True)
+            self.dot(x, y, bright=bright)
 
     def row_text(self, row: int, points: Style, line: Style) -> Text:
         """One row of cells: a cell with any bright dot is bright (the line wins over the points)."""
@@ -83,6 +83,24 @@ class Canvas:
             bits = raw_bits | line_bits
             text.append(chr(BRAILLE_BASE + bits) if bits else " ", style=line if line_bits else points)
         return text
+
+
+def step_ruler(columns: int, first: int, last: int) -> str:
+    """First step on the left, last on the right; only the last one when the plot is narrow."""
+    left, right = format_step(first), f"step {format_step(last)}"
+    if len(left) + len(right) + 1 > columns:
+        return format_step(last).rjust(columns)[:columns]
+    return left + right.rjust(columns - len(left))
+
+
+def plot_line(canvas: Canvas, xs: list[int], ys: list[int], bright: bool = True) -> None:
+    """A line through every point (pixels), straight between neighbours, with no gaps."""
+    previous = ys[0]
+    for (xa, ya), (xb, yb) in pairwise(zip(xs, ys, strict=True)):
+        for x in range(xa, xb + 1):
+            y = round(ya + (yb - ya) * (x - xa) / (xb - xa)) if xb > xa else yb
+            canvas.vertical(x, previous, y, bright)
+            previous = y
 
 
 class LossChart(Widget):
@@ -155,29 +173,11 @@ class LossChart(Widget):
 
         for step, value in zip(steps, logs, strict=True):
             canvas.dot(px(step), py(value), bright=False)
-        self._plot_line(canvas, [px(s) for s in steps], [py(v) for v in smoothed])
+        plot_line(canvas, [px(s) for s in steps], [py(v) for v in smoothed])
         return self._frame(canvas, 10**y0, 10**y1, x0, x1)
 
     def _style(self, name: str) -> Style:
         return self.get_component_rich_style(f"loss-chart--{name}")
-
-    @staticmethod
-    def _plot_line(canvas: Canvas, xs: list[int], ys: list[int]) -> None:
-        """The smoothed line through every point, straight between neighbours, with no gaps."""
-        previous = ys[0]
-        for (xa, ya), (xb, yb) in pairwise(zip(xs, ys, strict=True)):
-            for x in range(xa, xb + 1):
-                y = round(ya + (yb - ya) * (x - xa) / (xb - xa)) if xb > xa else yb
-                canvas.vertical(x, previous, y)
-                previous = y
-
-    @staticmethod
-    def _step_ruler(columns: int, first: int, last: int) -> str:
-        """First step on the left, last on the right; only the last one when the plot is narrow."""
-        left, right = format_step(first), f"step {format_step(last)}"
-        if len(left) + len(right) + 1 > columns:
-            return format_step(last).rjust(columns)[:columns]
-        return left + right.rjust(columns - len(left))
 
     def _frame(self, canvas: Canvas, low: float, high: float, first: int, last: int) -> Text:
         """Y labels every few rows (log-spaced values), the first and last logged steps below."""
@@ -193,5 +193,5 @@ class LossChart(Widget):
         for row in range(canvas.rows):
             label = labels.get(row, "").rjust(Y_LABEL_WIDTH - 1)[: Y_LABEL_WIDTH - 1]
             lines.append(Text(label + "│", style=axis) + canvas.row_text(row, points, line))
-        lines.append(Text(" " * Y_LABEL_WIDTH + self._step_ruler(canvas.columns, first, last), style=axis))
+        lines.append(Text(" " * Y_LABEL_WIDTH + step_ruler(canvas.columns, first, last), style=axis))
         return Text("\n").join(lines)

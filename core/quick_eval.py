@@ -10,16 +10,17 @@ the numbers follow a run, they are not ``cfg-tui eval``'s (FD is biased by n, an
 
 Cost, measured with the ``cpu`` preset's U-Net on one core of an AMD EPYC (family 25, model 17,
 AVX-512; ``lscpu``), pinned with ``taskset`` because the machine was shared (MKL's eigh on two
-threads slowed up to 200× whenever another process took a core): a training step 0.36 s; loading
-the classifier and embedding the 2,000 reference images once, 1.9 s (all 10,000 took 12 s); one
-evaluation of 300 samples, 7.0 s (sampling 4.6 s, measuring 2.4 s), about 20 steps. Five
-evaluations and the set-up are 37 s, 4.2 % of the preset's 2,500 steps (890 s on that core). With
-500 samples an evaluation took 10.4 s (29 steps): five of them would have cost 6 %; midpoint × 2
-(8 evaluations a sample) is as cheap as 300 samples at × 4 but its sampler error swamps the model's
-(FD 323 against 231 at × 4 and 191 at × 16, bundled model). Hence 30 samples per digit, and by
-default :data:`EVALS_PER_RUN` per run, only for runs that train on at least :data:`AUTO_MIN_IMAGES`
-images (below that, or with a much larger or faster-training model per image, five evaluations
-could cost more than 5 %; ``--eval-every`` chooses).
+threads slowed up to 200× whenever another process took a core): a training step 0.354 s; loading
+the classifier and embedding the 2,000 reference images once, 1.8 s (all 10,000 took 12 s); one
+evaluation of 300 samples, 6.9 s (sampling 4.6 s, measuring 2.4 s), 19.5 steps. Five evaluations
+and the set-up cost 4.1 % of the preset's 2,500 steps (on both cores, under other processes' load,
+the same ratio: 19.7 steps an evaluation, 4.1 %). With 500 samples an evaluation took 10.4 s
+(29 steps): five would have cost 6 %; midpoint × 2 (8 evaluations a sample) costs what 300 samples
+at × 4 do, but its sampler error swamps the model's (FD 323 against 231 at × 4 and 191 at × 16,
+bundled model, 500 samples). Hence 30 samples per digit and, by default, :data:`EVALS_PER_RUN` per
+run, only for runs that train on at least :data:`AUTO_MIN_IMAGES` images (fewer, or a model that
+trains much faster per image than it samples, as under bf16, and five evaluations could cost more
+than 5 %; ``--eval-every`` chooses).
 """
 
 from __future__ import annotations

@@ -235,15 +235,15 @@ def recipe(
     timings_file = out / "timings.json"
     timed = [Variant(preset, {}), Variant(f"{preset} + EMA", {"ema_decay": 0.999}), *default_variants()]
     if timings_file.exists():  # the variants are timed once, together, whichever of them train now
-        timings = json.loads(timings_file.read_text())["seconds_per_step"]
+        measured = json.loads(timings_file.read_text())
+        budget, timings = measured["budget"], measured["seconds_per_step"]
     else:
-        timings = seconds_per_step(base, timed, data)
-    timings = pooled(timings, base, timed)
-    budget = budget or base.train.steps * timings[preset]
+        timings = pooled(seconds_per_step(base, timed, data), base, timed)
+        budget = budget or base.train.steps * timings[preset]
+        out.mkdir(parents=True, exist_ok=True)
+        timings_file.write_text(json.dumps({"budget": budget, "seconds_per_step": timings}, indent=1))
     log(f"{torch.get_num_threads()} threads; budget {budget:.0f} s; seconds per step: "
         + ", ".join(f"{name} {s * 1e3:.0f} ms" for name, s in timings.items()))  # fmt: skip
-    out.mkdir(parents=True, exist_ok=True)
-    timings_file.write_text(json.dumps({"budget": budget, "seconds_per_step": timings}, indent=1))
     for variant in variants:
         train_variant(base, variant, data, budget, timings[variant.name], points, out, log=log)
 

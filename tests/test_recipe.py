@@ -140,3 +140,16 @@ def test_reading_the_loss_at_log_steps_gives_the_records_of_reading_it_every_ste
         assert record["lr"] == pytest.approx(3e-3 * lr_factor(trainer.config, b - 1))
     pairs = zip(per_step.model.parameters(), trainer.model.parameters(), strict=True)
     assert all(torch.equal(p, q) for p, q in pairs)
+
+
+def test_runs_detail_names_the_recipe() -> None:
+    from tui.commands.runs import recipe_text
+
+    assert recipe_text(TrainConfig()) == (
+        "t uniform, constant lr, Adam β (0.9, 0.999), no EMA, precision fp32"
+    )
+    tuned = TrainConfig(time_sampling="logit-normal", time_std=0.8, warmup_steps=100, lr_decay="cosine",
+                        lr_floor=0.1, beta2=0.95, ema_decay=0.999, precision="auto")  # fmt: skip
+    assert recipe_text(tuned) == (
+        "t logit-normal(0, 0.8), warm-up 100, cosine to 0.1×lr, Adam β (0.9, 0.95), EMA 0.999, precision auto"
+    )

@@ -12,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from core.runs import RunDir, RunError, default_runs_folder, find_runs, loss_records, quality_records
+from core.trainer import TrainConfig
 from tui.commands.common import wide_console
 from tui.format import NONE, QUALITY_COLUMNS, RunRow, format_duration, format_loss, quality_cells
 
@@ -87,12 +88,23 @@ def _settings(run: RunDir) -> list[tuple[str, str]]:
         ("preset", config.preset),
         ("U-Net", f"channels {','.join(map(str, model.channels))}, {model.num_residual_layers} layer(s) "
                   f"per stage, embeddings {model.t_embed_dim}"),
-        ("training", f"{train.steps:,} steps of {train.batch_size}, lr {train.lr:g}, η {train.eta:g}, "
-                     f"EMA {train.ema_decay:g}, {train.precision}"),
+        ("training", f"{train.steps:,} steps of {train.batch_size}, lr {train.lr:g}, η {train.eta:g}"),
+        ("recipe", recipe_text(train)),
         ("data", f"{config.data.dataset}, {config.data.images:,} images"),
         ("device", config.device + processes),
         ("folder", str(run.path)),
     ]  # fmt: skip
+
+
+def recipe_text(train: TrainConfig) -> str:
+    """The training recipe's choices in one line: t, the lr's course, Adam, EMA, precision."""
+    times = "t uniform" if train.time_sampling == "uniform" else (
+        f"t logit-normal({train.time_mean:g}, {train.time_std:g})"
+    )
+    course = f"warm-up {train.warmup_steps}, " if train.warmup_steps else ""
+    course += "constant lr" if train.lr_decay == "constant" else f"{train.lr_decay} to {train.lr_floor:g}×lr"
+    ema = f"EMA {train.ema_decay:g}" if train.ema_decay else "no EMA"
+    return f"{times}, {course}, Adam β ({train.beta1:g}, {train.beta2:g}), {ema}, precision {train.precision}"
 
 
 def loss_points(records: list[dict], count: int = LOSS_POINTS) -> list[dict]:

@@ -138,15 +138,11 @@ class EvaluateScreen(AppScreen):
     @work(thread=True, exclusive=True, group="evaluate", name="Evaluate", exit_on_error=False)
     def _evaluate(self, request: EvalRequest) -> None:
         from core.checkpoint import load_checkpoint
-        from core.data import load_split
-        from core.evaluation import sweep
-        from core.metrics import Reference, load_classifier
+        from core.evaluation import load_yardstick, sweep
         from core.runs import checkpoint_file
 
         model, _ = load_checkpoint(checkpoint_file(request.checkpoint))
-        classifier, _ = load_classifier(request.classifier)
-        test, _ = load_split("mnist", "test", self.settings.data_root, log=lambda line: None)
-        reference = Reference.of(classifier, test.images, test.labels)
+        classifier, reference = load_yardstick(request.classifier, "cpu", self.settings.data_root)
         post = lambda row: self.post_message(RowReady(row))  # noqa: E731
         r = request
         sweep(model, classifier, reference, r.scales, r.solvers, r.steps, r.per_class, on_row=post)

@@ -163,12 +163,16 @@ class TrainingSession:
             return None  # unreadable: this run's own status replaces it
         return previous.started if previous else None
 
-    def _on_step(self, step: int, on_log: Callable[[dict], None]) -> bool:
+    def _read(self, step: int, on_log: Callable[[dict], None], final: bool = False) -> bool:
+        """What :func:`check_at` reads after ``step``, logged if it is a good loss; true if the run failed."""
         steps = self.trainer.pending
-        loss, self.failure = check_at(self.trainer, self.options, step)
+        loss, self.failure = check_at(self.trainer, self.options, step, final)
         if loss is not None and self.failure is None:
             self._log(step, loss, steps, on_log)
-        if self.failure is not None:
+        return self.failure is not None
+
+    def _on_step(self, step: int, on_log: Callable[[dict], None]) -> bool:
+        if self._read(step, on_log):
             return True
         opts = self.options
         if opts.checkpoint_every and step % opts.checkpoint_every == 0 and step < self.total:
@@ -209,12 +213,7 @@ class TrainingSession:
             should_stop=should_stop,
             agree_every=self.options.log_every,
         )
-        if self.failure is None:
-            steps = self.trainer.pending
-            loss, self.failure = check_at(self.trainer, self.options, self.trainer.step, final=True)
-            if loss is not None and self.failure is None:
-                self._log(self.trainer.step, loss, steps, on_log)
-        if self.failure is not None:
+        if self.failure is not None or self._read(self.trainer.step, on_log, final=True):
             self._status("failed", reason=self.failure)
             return "failed"
         self.checkpoint()

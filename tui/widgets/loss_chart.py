@@ -93,6 +93,15 @@ def step_ruler(columns: int, first: int, last: int) -> str:
     return left + right.rjust(columns - len(left))
 
 
+def log_ranges(steps: list[int], logs: list[float]) -> tuple[int, int, float, float]:
+    """The x range (never empty) and the y range of a log-scale plot; a flat line gets ± 0.5 decade."""
+    x0, x1 = steps[0], max(steps[-1], steps[0] + 1)
+    low, high = min(logs), max(logs)
+    if high - low < 1e-6:
+        low, high = low - 0.5, high + 0.5
+    return x0, x1, low, high
+
+
 def plot_line(canvas: Canvas, xs: list[int], ys: list[int], bright: bool = True) -> None:
     """A line through every point (pixels), straight between neighbours, with no gaps."""
     previous = ys[0]
@@ -160,10 +169,7 @@ class LossChart(Widget):
             math.log10(v)
             for v in smooth([loss for _, loss in self.points], smoothing_weight(len(self.points)))
         ]
-        x0, x1 = steps[0], max(steps[-1], steps[0] + 1)
-        y0, y1 = min(logs), max(logs)
-        if y1 - y0 < 1e-6:
-            y0, y1 = y0 - 0.5, y1 + 0.5
+        x0, x1, y0, y1 = log_ranges(steps, logs)
 
         def px(step: int) -> int:
             return round((step - x0) / (x1 - x0) * (canvas.width - 1))

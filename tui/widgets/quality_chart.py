@@ -19,7 +19,7 @@ from textual.widget import Widget
 
 from core.runs import is_quality
 from tui.format import number, with_spread
-from tui.widgets.loss_chart import Canvas, plot_line, step_ruler
+from tui.widgets.loss_chart import Canvas, log_ranges, plot_line, step_ruler
 
 LEFT_LABELS = 7
 RIGHT_LABELS = 5
@@ -120,10 +120,7 @@ class QualityChart(Widget):
         canvas = Canvas(width - LEFT_LABELS - RIGHT_LABELS, height - 1)
         steps = [p.step for p in self.points]
         logs = [math.log10(p.frechet) for p in self.points]
-        x0, x1 = steps[0], max(steps[-1], steps[0] + 1)
-        low, high = min(logs), max(logs)
-        if high - low < 1e-6:
-            low, high = low - 0.5, high + 0.5
+        x0, x1, low, high = log_ranges(steps, logs)
 
         def px(step: int) -> int:
             return round((step - x0) / (x1 - x0) * (canvas.width - 1))

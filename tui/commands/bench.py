@@ -256,8 +256,8 @@ def _print_ablation(rows: list[dict]) -> None:
         three, top = at_guidance(r["evals"], 3.0), best(r["evals"])
         fd3 = f"{three['frechet']:.1f}±{three['frechet_spread']:.1f}" if three else "-"
         acc3 = f"{three['accuracy']:.3f}" if three else "-"
+        fd_top = f"{top['frechet']:.1f}±{top['frechet_spread']:.1f}"
         typer.echo(
             f"{r['variant']:16s} {r['weights']:10s} {r['share']:5.2f} {r['seconds']:6.0f} {r['step']:5d}   "
-            f"{fd3:>12s} {acc3:>5s}   {top['guidance']:6g} "
-            f"{top['frechet']:.1f}±{top['frechet_spread']:.1f}".rjust(12) + f" {top['accuracy']:.3f}"
+            f"{fd3:>12s} {acc3:>5s}   {top['guidance']:6g} {fd_top:>12s} {top['accuracy']:.3f}"
         )

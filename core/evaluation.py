@@ -1,7 +1,8 @@
-"""Generate, then measure: one evaluation row per (guidance scale, solver, steps).
+"""Generate, then measure: one evaluation row per (guidance scale, sampler).
 
-NFE counts U-Net evaluations per sample: solver evaluations × 2 when guided (0 < w ≠ 1 needs
-the conditional and the null field; we batch them into one call, but the work is double).
+NFE counts U-Net evaluations (rows through the network) per sample, as spent: CFG needs the
+conditional and the null field at 0 < w ≠ 1 (we batch them into one call, but the work is double),
+interval guidance only inside its interval, and so on (:class:`core.guidance.Calls`).
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ from torch import Tensor
 
 from core.damage import DAMAGES, damaged
 from core.data import ImageBatches, load_split
+from core.guidance import CFG, Calls, Guidance
 from core.metrics import Classifier, Reference, load_classifier, quality
-from core.sampling import generate
-from core.solvers import EVALS_PER_STEP, check_solver, check_steps
+from core.sampling import Sampler, resolve_grid, sample
 from core.statistics import Measure, equal_quality
 from core.unet import UNet
 
@@ -56,8 +57,14 @@ def load_yardstick(
     return classifier, Reference.of(classifier, images, labels)
 
 
-def nfe(solver: str, steps: int, w: float) -> int:
-    return EVALS_PER_STEP[solver] * steps * (1 if w in (0.0, 1.0) else 2)
+def cell_name(w: float, sampler: Sampler) -> str:
+    """``w=3 midpoint×4``, with the grid and method where they are not the lab's."""
+    name = f"w={w:g} {sampler.solver}×{sampler.steps}"
+    if sampler.grid != "uniform":
+        name += f" {sampler.grid}"
+    if not isinstance(sampler.guide, CFG):
+        name += f" {sampler.guide.describe()}"
+    return name
 
 
 def evaluate_samples(
@@ -65,31 +72,38 @@ def evaluate_samples(
     classifier: Classifier,
     reference: Reference,
     w: float,
-    solver: str,
-    steps: int,
+    sampler: Sampler,
     per_class: int,
     seed: int = 0,
+    grid: Tensor | None = None,
 ) -> dict:
-    """Generate ``per_class`` samples of every digit and measure them against ``reference``."""
+    """Generate ``per_class`` samples of every digit with ``sampler`` (on ``grid``, resolved from the
+    sampler when None) and measure them against ``reference``. ``nfe`` is counted, not assumed."""
     labels = torch.arange(model.config.num_classes).repeat_interleave(per_class)
+    grid = grid if grid is not None else resolve_grid(sampler, model, None)
+    calls = Calls()
     start = time.perf_counter()
     # Chunks of a few hundred: on a CPU one batch of thousands spends more time allocating
     # activations than computing them (measured: 3x the wall time, most of it in the kernel).
-    chunks = [
-        generate(model, chunk, w, steps=steps, solver=solver, seed=SEED_STRIDE * seed + i)
-        for i, chunk in enumerate(labels.split(CHUNK))
-    ]
+    chunks = []
+    for i, chunk in enumerate(labels.split(CHUNK)):
+        counted = Calls()
+        chunks.append(sample(model, chunk, w, sampler, grid, seed=SEED_STRIDE * seed + i, calls=counted))
+        calls.rows += counted.rows
+    calls.batch = len(labels)
     images = torch.cat(chunks).clamp(-1, 1)
     seconds = time.perf_counter() - start
-    return {"name": f"w={w:g} {solver}×{steps}", "guidance": w, "solver": solver, "steps": steps,
-            "seed": seed, "nfe": nfe(solver, steps, w), "seconds": round(seconds, 3),
+    return {"name": cell_name(w, sampler), "guidance": w, "solver": sampler.solver, "steps": sampler.steps,
+            "grid": sampler.grid, "guide": sampler.guide.describe(), "seed": seed,
+            "nfe": round(calls.nfe, 2), "seconds": round(seconds, 3),
             **quality(classifier, images, labels, reference, seed).to_dict()}  # fmt: skip
 
 
 def score(classifier: Classifier, reference: Reference, name: str, images: Tensor, labels: Tensor) -> dict:
     """An evaluation row for any labelled images (real, damaged, or samples from a file)."""
     measured = quality(classifier, images, labels.cpu(), reference)
-    return {"name": name, "guidance": None, "solver": None, "steps": None, "seed": None, "nfe": 0,
+    return {"name": name, "guidance": None, "solver": None, "steps": None, "grid": None, "guide": None,
+            "seed": None, "nfe": 0,
             "seconds": 0.0, **measured.to_dict()}  # fmt: skip
 
 
@@ -114,31 +128,41 @@ def reference_rows(
     ]
 
 
+def samplers(
+    solvers: Sequence[str],
+    step_counts: Sequence[int],
+    guides: Sequence[Guidance] = (CFG(),),
+    grids: Sequence[str] = ("uniform",),
+) -> list[Sampler]:
+    """Every solver × steps × method × grid combination (ValueError, one line, for a bad one)."""
+    return [
+        Sampler(solver=solver, steps=steps, grid=grid, guide=guide)
+        for solver, steps, guide, grid in itertools.product(solvers, step_counts, guides, grids)
+    ]
+
+
 def sweep(
     model: UNet,
     classifier: Classifier,
     reference: Reference,
     scales: Sequence[float],
-    solvers: Sequence[str],
-    step_counts: Sequence[int],
+    cells: Sequence[Sampler],
     per_class: int,
     seed: int = 0,
     on_row: Callable[[dict], None] = lambda row: None,
+    grid_of: Callable[[Sampler], Tensor] | None = None,
 ) -> list[dict]:
-    """Every (w, solver, steps) cell, each from the same initial noise (``seed``); ``on_row`` is
-    called with each row as soon as it is measured. Unknown solvers and step counts below 1 are
-    refused (ValueError) before any work."""
-    for solver in solvers:
-        check_solver(solver)
-    for steps in step_counts:
-        check_steps(steps)
+    """Every (w, sampler) cell, each from the same initial noise (``seed``); ``on_row`` is called with
+    each row as soon as it is measured. ``grid_of`` resolves a sampler's grid (by default
+    :func:`core.sampling.resolve_grid` without a store: fitted grids are fitted here)."""
+    grid_of = grid_of or (lambda s: resolve_grid(s, model, None))
+    grids = {cell: grid_of(cell) for cell in dict.fromkeys(cells)}
     rows = []
     for w in scales:
-        for solver in solvers:
-            for steps in step_counts:
-                row = evaluate_samples(model, classifier, reference, w, solver, steps, per_class, seed)
-                rows.append(row)
-                on_row(row)
+        for cell in cells:
+            row = evaluate_samples(model, classifier, reference, w, cell, per_class, seed, grids[cell])
+            rows.append(row)
+            on_row(row)
     return rows
 
 
@@ -171,7 +195,8 @@ def check_rows(
             name = f"{kind} {unit} {strength:g}"
             add(score(classifier, reference, name, damaged(images, kind, strength), labels), kind, strength)
     for steps in CHECK_SOLVER_STEPS if model is not None else ():
-        add(evaluate_samples(model, classifier, reference, CHECK_GUIDANCE, "euler", steps, per_class))
+        euler = Sampler(solver="euler", steps=steps)
+        add(evaluate_samples(model, classifier, reference, CHECK_GUIDANCE, euler, per_class))
     return rows
 
 
@@ -196,13 +221,22 @@ def judge(rows: list[dict], measure: str) -> dict[str, tuple[bool, float]]:
     return verdicts
 
 
-def pooled(rows: list[dict], measure: str) -> dict[tuple[float, str, int], Measure]:
-    """Each (w, solver, steps) cell's ``measure`` averaged over its seeds, with the spread of that mean
-    (√Σ s² / k for k seeds)."""
-    cells: dict[tuple[float, str, int], list[dict]] = {}
+Cell = tuple[float, str, int, str, str]
+"""(w, solver, steps, grid, method) of an evaluation row."""
+LAB_CELL = ("euler", 99, "uniform", "cfg")
+
+
+def cell_of(row: dict) -> Cell:
+    return (row["guidance"], row["solver"], row["steps"], row.get("grid", "uniform"), row.get("guide", "cfg"))
+
+
+def pooled(rows: list[dict], measure: str) -> dict[Cell, Measure]:
+    """Each (w, solver, steps, grid, method) cell's ``measure`` averaged over its seeds, with the
+    spread of that mean (√Σ s² / k for k seeds)."""
+    cells: dict[Cell, list[dict]] = {}
     for row in rows:
         if row.get("solver") is not None:
-            cells.setdefault((row["guidance"], row["solver"], row["steps"]), []).append(row)
+            cells.setdefault(cell_of(row), []).append(row)
     return {
         cell: Measure(
             sum(r[measure] for r in group) / len(group),
@@ -212,18 +246,19 @@ def pooled(rows: list[dict], measure: str) -> dict[tuple[float, str, int], Measu
     }
 
 
-def versus(rows: list[dict], measure: str = "frechet", solver: str = "euler", steps: int = 99) -> list[dict]:
-    """Every cell against ``solver``×``steps`` at the same w (the lab's sampler by default): the
+def versus(rows: list[dict], measure: str = "frechet") -> list[dict]:
+    """Every cell against the lab's sampler (Euler 99, uniform grid, CFG) at the same w: the
     seed-averaged ``measure`` of both, the relative difference, and whether they are of equal quality
     (:func:`core.statistics.equal_quality`)."""
     cells = pooled(rows, measure)
     compared = []
-    for (w, s, n), m in cells.items():
-        reference = cells.get((w, solver, steps))
-        if reference is None or (s, n) == (solver, steps):
+    for (w, s, n, grid, guide), m in cells.items():
+        reference = cells.get((w, *LAB_CELL))
+        if reference is None or (s, n, grid, guide) == LAB_CELL:
             continue
         compared.append({
-            "guidance": w, "solver": s, "steps": n, measure: m.to_dict(), "reference": reference.to_dict(),
+            "guidance": w, "solver": s, "steps": n, "grid": grid, "guide": guide,
+            measure: m.to_dict(), "reference": reference.to_dict(),
             "difference": (m.value - reference.value) / reference.value, "equal": equal_quality(m, reference),
         })  # fmt: skip
     return compared

@@ -73,3 +73,16 @@ class GaussianPath:
         alpha, beta = self.alpha.value(t), self.beta.value(t)
         alpha_dot, beta_dot = self.alpha.dt(t), self.beta.dt(t)
         return (alpha * u - alpha_dot * x) / (beta * (alpha_dot * beta - beta_dot * alpha))
+
+    def data_from_velocity(self, u: Tensor, x: Tensor, t: Tensor) -> Tensor:
+        """The data point x̂_1 that a (learned) velocity u at x points to, shaped like ``x``.
+
+        From x = α_t z + β_t ε and u = α̇_t z + β̇_t ε:
+
+            x̂_1 = (β_t u − β̇_t x) / (β_t α̇_t − β̇_t α_t),
+
+        finite for every t (the denominator is 1 on the linear path, π/2 on the cosine one).
+        """
+        alpha, beta = self.alpha.value(t), self.beta.value(t)
+        alpha_dot, beta_dot = self.alpha.dt(t), self.beta.dt(t)
+        return (beta * u - beta_dot * x) / (beta * alpha_dot - beta_dot * alpha)

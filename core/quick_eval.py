@@ -38,10 +38,12 @@ from core.checkpoint import CheckpointError
 from core.data import DataError
 from core.evaluation import evaluate_samples, load_yardstick
 from core.metrics import Classifier, Reference
+from core.sampling import Sampler
 from core.unet import UNet, UNetConfig
 
 SOLVER = "midpoint"
 STEPS = 4
+SAMPLER = Sampler(solver=SOLVER, steps=STEPS)
 GUIDANCE = 3.0
 PER_CLASS = 30
 SEED = 0
@@ -123,7 +125,7 @@ class QuickEval:
         the sample count and the seconds taken."""
         start = time.perf_counter()
         row = evaluate_samples(
-            model, self.classifier, self.reference, GUIDANCE, SOLVER, STEPS, self.per_class, SEED
+            model, self.classifier, self.reference, GUIDANCE, SAMPLER, self.per_class, SEED
         )
         return {
             **{key: row[key] for key in KEPT},

@@ -6,6 +6,8 @@
     <run>/status.json        state (running / finished / stopped / failed), pid, step, times
     <run>/checkpoints/model.safetensors        weights to sample from (see core.checkpoint)
     <run>/checkpoints/train-state.safetensors  everything a resume needs
+    <run>/checkpoints/step-NNNNNN.safetensors  a snapshot of the weights to sample from at each
+                                               checkpoint (an earlier, weaker model: autoguidance)
     <run>/previews/step-NNNNNN.png
     <run>/train.log          the output of a trainer the app launched
 
@@ -14,13 +16,14 @@ config.json and status.json are read and written only as :class:`RunConfig` and
 
 JSON files are replaced atomically. metrics.jsonl is only appended to, one whole
 line per ``write``, and readers skip a torn last line; a resume rewrites it
-(atomically) back to the checkpoint's step.
+(atomically) back to the checkpoint's step, and removes the snapshots after that step.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 from core.files import atomic_write_text
@@ -32,6 +35,11 @@ LIVENESS = ("new", "running", "dead", "finished", "stopped", "failed")
 ``running`` run whose process is gone."""
 
 __all__ = ["RunConfig", "RunDir", "RunError", "RunStatus"]
+
+SNAPSHOT_NAME = re.compile(r"step-(\d{6,})\.safetensors")
+"""A snapshot's file name; the step has at least six digits (more past step 999,999)."""
+STEPS_SHOWN = 10
+"""Steps a one-line list of snapshot steps names before it elides the middle."""
 
 
 def default_runs_folder() -> Path:
@@ -69,6 +77,7 @@ class RunDir:
     model_path = property(lambda self: self.path / "checkpoints" / "model.safetensors")
     state_path = property(lambda self: self.path / "checkpoints" / "train-state.safetensors")
     previews = property(lambda self: self.path / "previews")
+    checkpoints = property(lambda self: self.path / "checkpoints")
     log_path = property(lambda self: self.path / "train.log")
 
     @classmethod
@@ -137,6 +146,32 @@ class RunDir:
         if not self.metrics_path.exists():
             return []
         return _records(self.metrics_path.read_text())
+
+    def snapshot_path(self, step: int) -> Path:
+        """Where the snapshot of the weights at ``step`` is (or would be) kept."""
+        return self.checkpoints / f"step-{step:06d}.safetensors"
+
+    def snapshots(self) -> list[tuple[int, Path]]:
+        """The run's weight snapshots as (step, path), by step; any other file is ignored."""
+        if not self.checkpoints.is_dir():
+            return []
+        found = []
+        for path in self.checkpoints.iterdir():
+            match = SNAPSHOT_NAME.fullmatch(path.name)
+            # Only the names snapshot_path writes: step-0000500 is not step 500's snapshot.
+            if match and path == self.snapshot_path(int(match[1])) and path.is_file():
+                found.append((int(match[1]), path))
+        return sorted(found)
+
+    def remove_snapshots_after(self, step: int) -> list[int]:
+        """Remove the snapshots of steps after ``step`` (a resume from that step's checkpoint
+        trains them again, maybe differently); returns the steps removed."""
+        removed = []
+        for later, path in self.snapshots():
+            if later > step:
+                path.unlink(missing_ok=True)
+                removed.append(later)
+        return removed
 
     def truncate_metrics(self, step: int) -> list[dict]:
         """Keep only the records (of either kind) up to ``step``, for a resume from that step's
@@ -213,6 +248,26 @@ def checkpoint_file(path: str | os.PathLike | None) -> Path:
     if not run.model_path.is_file():
         raise RunError(f"{run.path} has no checkpoint yet")
     return run.model_path
+
+
+def snapshot_file(run_path: str | os.PathLike, step: int) -> Path:
+    """The run's snapshot of the weights at ``step``; :class:`RunError` (one line, naming the
+    steps it has) when there is none."""
+    run = RunDir.open(run_path)
+    path = run.snapshot_path(step)
+    if path.is_file():
+        return path
+    steps = [s for s, _ in run.snapshots()]
+    has = f"its snapshots are at steps {steps_text(steps)}" if steps else "it has no snapshots"
+    raise RunError(f"{run.path} has no snapshot at step {step}; {has}")
+
+
+def steps_text(steps: list[int], shown: int = STEPS_SHOWN) -> str:
+    """``500, 1000, 1500``; past ``shown`` steps, the first and last few with ``…`` between."""
+    if len(steps) > shown:
+        head = (shown + 1) // 2
+        return ", ".join([*map(str, steps[:head]), "…", *map(str, steps[head - shown :])])
+    return ", ".join(map(str, steps))
 
 
 class MetricsTail:

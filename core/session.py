@@ -69,6 +69,8 @@ class TrainingSession:
         self.data_root, self.log = data_root, log
         self.quick_eval: QuickEval | None = None  # made when the run starts, if evaluations are on
         self.checkpoint_step = trainer.step if run.state_path.exists() else None
+        # Training goes on from trainer.step: any later snapshot is of a discarded future.
+        run.remove_snapshots_after(trainer.step)
         self.failure: str | None = None
         self._run_started: float | None = None  # when the run first started: read once, then kept
         self.last: dict = {}
@@ -79,11 +81,15 @@ class TrainingSession:
         return self.trainer.config.steps
 
     def checkpoint(self) -> None:
-        """Training state first, then the weights to sample from: a crash between the two
-        leaves a resumable run whose sampling weights are one checkpoint older."""
-        step = self.trainer.step
+        """This step's snapshot, then the training state, then the weights to sample from.
+
+        Each file is written atomically, so a crash leaves at worst a snapshot newer than the
+        state (the resume from that state removes it) or sampling weights one checkpoint older:
+        every step a run can resume from has its snapshot."""
+        step, model = self.trainer.step, self.trainer.sampling_model
+        save_checkpoint(self.run.snapshot_path(step), model, {"step": str(step)})
         save_tensors(self.run.state_path, *self.trainer.state())
-        save_checkpoint(self.run.model_path, self.trainer.sampling_model, {"step": str(step)})
+        save_checkpoint(self.run.model_path, model, {"step": str(step)})
         self.checkpoint_step = step
 
     def preview(self) -> None:

@@ -11,7 +11,15 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from core.runs import RunDir, RunError, default_runs_folder, find_runs, loss_records, quality_records
+from core.runs import (
+    RunDir,
+    RunError,
+    default_runs_folder,
+    find_runs,
+    loss_records,
+    quality_records,
+    steps_text,
+)
 from core.trainer import TrainConfig
 from tui.commands.common import wide_console
 from tui.format import NONE, QUALITY_COLUMNS, RunRow, format_duration, format_loss, quality_cells
@@ -92,15 +100,23 @@ def _settings(run: RunDir) -> list[tuple[str, str]]:
         ("recipe", recipe_text(train)),
         ("data", f"{config.data.dataset}, {config.data.images:,} images"),
         ("device", config.device + processes),
+        ("snapshots", snapshots_text(run)),
         ("folder", str(run.path)),
     ]  # fmt: skip
 
 
+def snapshots_text(run: RunDir) -> str:
+    """The steps the run kept weight snapshots at, and where they are, or ``none``."""
+    steps = [step for step, _ in run.snapshots()]
+    if not steps:
+        return "none"
+    return f"{steps_text(steps)} (checkpoints/step-NNNNNN.safetensors)"
+
+
 def recipe_text(train: TrainConfig) -> str:
     """The training recipe's choices in one line: t, the lr's course, Adam, EMA, precision."""
-    times = "t uniform" if train.time_sampling == "uniform" else (
-        f"t logit-normal({train.time_mean:g}, {train.time_std:g})"
-    )
+    logit_normal = f"t logit-normal({train.time_mean:g}, {train.time_std:g})"
+    times = "t uniform" if train.time_sampling == "uniform" else logit_normal
     course = f"warm-up {train.warmup_steps}, " if train.warmup_steps else ""
     course += "constant lr" if train.lr_decay == "constant" else f"{train.lr_decay} to {train.lr_floor:g}×lr"
     ema = f"EMA {train.ema_decay:g}" if train.ema_decay else "no EMA"

@@ -66,9 +66,13 @@ def save_checkpoint(path: str | os.PathLike, model: UNet, metadata: dict[str, st
 
 def read_config(path: str | os.PathLike) -> UNetConfig:
     """A checkpoint's model configuration from its header alone (no tensor is read)."""
+    return _config(path, read_metadata(path))
+
+
+def read_metadata(path: str | os.PathLike) -> dict[str, str]:
+    """A safetensors file's string metadata, from its header alone."""
     with _opened(Path(path)) as f:
-        metadata = f.metadata() or {}
-    return _config(path, metadata)
+        return f.metadata() or {}
 
 
 def _config(path: str | os.PathLike, metadata: dict[str, str]) -> UNetConfig:

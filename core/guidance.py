@@ -236,7 +236,8 @@ class APG(Guidance):
     Models" (ICLR 2025). The parallel part is what oversaturates; η = 1, r = ∞, β = 0 is CFG. The
     paper works on the denoised prediction; the projection here is onto the same direction
     (x̂_1 from the path, exact for any t), while the rescale and momentum act on Δ in velocity
-    units, which stays finite where x̂_1's scale 1/(α̇ − β̇ α/β) would blow up at t = 1.
+    units, which stays finite where x̂_1's scale 1/(α̇ − β̇ α/β) would blow up at t = 1. The running
+    sum takes every evaluation of the field (two a step for midpoint and Heun).
     """
 
     name: ClassVar[str] = "apg"
@@ -299,7 +300,11 @@ METHODS: dict[str, type[Guidance]] = {m.name: m for m in (CFG, Interval, ZeroSta
 
 
 def _format(value: object) -> str:
-    return f"{value:g}" if isinstance(value, float) else str(value)
+    """A parameter as :func:`parse_guidance` reads it back exactly."""
+    if not isinstance(value, float):
+        return str(value)
+    short = f"{value:g}"
+    return short if float(short) == value else repr(value)
 
 
 def parameters(method: type[Guidance]) -> dict[str, object]:
@@ -311,6 +316,7 @@ def parse_guidance(spec: str) -> Guidance:
     """A method from ``name`` or ``name:key=value,key=value`` (e.g. ``interval:start=0.3,end=0.9``);
     a ValueError of one line naming the problem for an unknown method, key or value."""
     name, _, rest = spec.strip().partition(":")
+    name = name.strip()
     if name not in METHODS:
         raise ValueError(f"unknown guidance {name!r}; choose from {', '.join(METHODS)}")
     method = METHODS[name]
@@ -319,14 +325,13 @@ def parse_guidance(spec: str) -> Guidance:
     for item in filter(None, (part.strip() for part in rest.split(","))):
         key, eq, text = item.partition("=")
         key = key.strip().replace("-", "_")
+        if key in values:
+            raise ValueError(f"{name}'s {key} is given twice")
         if not eq or key not in allowed:
             keys = ", ".join(allowed) or "none"
             raise ValueError(f"{name} takes key=value parameters ({keys}), not {item!r}")
         values[key] = _parse_value(name, key, text.strip(), allowed[key])
-    try:
-        return method(**values)
-    except TypeError as error:  # a parameter given twice
-        raise ValueError(f"bad parameters for {name}: {error}") from None
+    return method(**values)
 
 
 def _parse_value(name: str, key: str, text: str, default: object) -> object:

@@ -12,8 +12,12 @@ import typer
 from rich.console import Console
 
 from core.data import DATA_ROOT_ENV
+from core.evaluation import samplers
 from core.files import check_writable as core_check_writable
+from core.grids import GRIDS, check_grid
+from core.guidance import Guidance, parse_guidance
 from core.metrics import check_feature_layer
+from core.sampling import SAMPLERS, Sampler, build_sampler
 from core.solvers import check_solver, check_steps
 from tui import parse as tui_parse
 
@@ -77,3 +81,64 @@ def parse_steps(option: str, value: str) -> list[int]:
 def parse_feature_layer(option: str, value: str) -> str:
     """One of ``core.metrics.FEATURE_LAYERS``."""
     return _usage(check_feature_layer, value, option=option)
+
+
+GUIDE_HELP = (
+    "Guidance method, with parameters as name:key=value,...: cfg (the lab's) · "
+    "interval:start=0.2,end=0.8 (CFG only for t in [start, end]) · zero-star:zero_steps=1 (CFG-Zero*) · "
+    "apg:eta=0,rescale=inf,momentum=0 (adaptive projected guidance) · auto:checkpoint=FILE "
+    "(autoguidance by a weaker snapshot; default: the bundled guide, or the run's snapshot at a quarter "
+    "of the step)."
+)
+
+
+def parse_guide(option: str, spec: str) -> Guidance:
+    """One guidance method from its ``name:key=value,...`` form."""
+    return _usage(parse_guidance, spec, option=option)
+
+
+def sampler_options(
+    preset: str,
+    solver: str | None = None,
+    steps: int | None = None,
+    grid: str | None = None,
+    shift: float | None = None,
+    guide: str | None = None,
+    noise: float | None = None,
+) -> Sampler:
+    """The sampler the options describe: ``--preset`` with any of the others replacing its settings."""
+    method = parse_guide("--guide", guide) if guide is not None else None
+    if solver is not None:
+        _usage(check_solver, solver, option="--solver")
+    if grid is not None:
+        _usage(check_grid, grid, option="--grid")
+    return _usage(
+        lambda: build_sampler(
+            preset, solver=solver, steps=steps, grid=grid, shift=shift, guide=method, noise=noise
+        )
+    )
+
+
+PresetOption = typer.Option(
+    "lab",
+    "--preset",
+    help="lab: the lab's sampler (Euler × 99, uniform grid, CFG); fast: "
+    + SAMPLERS["fast"].describe()
+    + " (measured to equal lab's quality on the bundled model).",
+)
+GridOption = typer.Option(
+    None, help=f"Time grid: {', '.join(GRIDS)} (fitted: to this model, once, stored beside it)."
+)
+ShiftOption = typer.Option(None, help="The shifted grid's shift s (SD3's; default 3: more steps near noise).")
+
+
+def parse_grids(option: str, value: str) -> list[str]:
+    """Comma-separated grid names, each one of ``core.grids.GRIDS``."""
+    return [_usage(check_grid, name.strip(), option=option) for name in value.split(",")]
+
+
+def sampler_cells(
+    solvers: list[str], step_counts: list[int], methods: list[Guidance], grids: list[str]
+) -> list[Sampler]:
+    """Every solver × steps × method × grid sampler (a bad combination: one line, exit 2)."""
+    return _usage(samplers, solvers, step_counts, methods, grids)

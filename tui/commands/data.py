@@ -17,6 +17,7 @@ from tui.commands.common import DataRoot, log
 
 app = typer.Typer(help="Fetch MNIST / Fashion-MNIST and show what is in the data root.", no_args_is_help=True)
 
+
 def _names(dataset: str) -> list[str]:
     if dataset == "all":
         return list(DATASETS)

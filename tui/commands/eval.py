@@ -6,6 +6,8 @@ import csv
 import io
 import json
 import time
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -27,6 +29,8 @@ from core.evaluation import (
     versus,
 )
 from core.files import atomic_write_text
+from core.grids import GRIDS
+from core.guidance import CFG, Guidance
 from core.images import line_chart, load_samples_npz, save_png
 from core.metrics import (
     FEATURE_LAYERS,
@@ -37,17 +41,27 @@ from core.metrics import (
     train_classifier,
 )
 from core.runs import checkpoint_file
+from core.sampling import Sampler, resolve_grid, with_guide_model
 from core.settings import resolve_device
 from core.solvers import SOLVERS
+from core.unet import UNet
 from tui.commands.common import (
+    GUIDE_HELP,
     DataRoot,
+    GridOption,
+    PresetOption,
+    ShiftOption,
     check_writable,
     log,
     parse_feature_layer,
     parse_floats,
+    parse_grids,
+    parse_guide,
     parse_ints,
     parse_solvers,
     parse_steps,
+    sampler_cells,
+    sampler_options,
     wide_console,
 )
 from tui.format import EVAL_COLUMNS, eval_cells, with_spread
@@ -69,6 +83,27 @@ def _classifier_and_reference(
 ) -> tuple[Classifier, Reference]:
     """The classifier (measuring in ``feature_layer`` if given, else its own) and the embedded test set."""
     return load_yardstick(classifier_path, device, data_root, feature_layer, log=log)
+
+
+GuideOption = typer.Option(
+    None, "--guide", help="Guidance method (repeat for several, one row each). " + GUIDE_HELP
+)
+
+
+def parse_guides(specs: list[str] | None, default: Guidance) -> list[Guidance]:
+    """The methods of repeated ``--guide`` options, or ``default`` when none is given."""
+    return [parse_guide("--guide", spec) for spec in specs] if specs else [default]
+
+
+def _model_and_cells(
+    checkpoint: Path | None, device: torch.device, cells: list[Sampler]
+) -> tuple[UNet, Callable[[Sampler], torch.Tensor], list[Sampler]]:
+    """The model, its grid resolver (fitted grids stored beside its weights) and the cells with
+    auto's guide model loaded."""
+    weights = checkpoint_file(checkpoint)
+    model, _ = load_checkpoint(weights, device)
+    cells = [replace(c, guide=with_guide_model(c.guide, weights, device)) for c in cells]
+    return model, lambda sampler: resolve_grid(sampler, model, weights, log=log), cells
 
 
 def _report(rows: list[dict], title: str, as_json: bool, out: Path | None) -> None:
@@ -95,8 +130,12 @@ def evaluate(
     ),
     guidance: str = typer.Option("1,3,5", help="Guidance scales, one row each."),
     per_class: int = typer.Option(100, min=2, help="Samples per digit."),
-    solver: str = typer.Option("euler", help=", ".join(SOLVERS)),
-    steps: int = typer.Option(99, min=1, help="Solver steps (the lab's: 99)."),
+    preset: str = PresetOption,
+    solver: str | None = typer.Option(None, help=f"{', '.join(SOLVERS)} (default: the preset's)."),
+    steps: int | None = typer.Option(None, min=1, help="Solver steps (default: the preset's)."),
+    grid: str | None = GridOption,
+    shift: float | None = ShiftOption,
+    guide: list[str] | None = GuideOption,
     seeds: str = typer.Option("0", help="Seeds of the initial noise, one row each, e.g. 0,1."),
     classifier: Path = typer.Option(CLASSIFIER, help="The MNIST classifier."),
     references: bool = typer.Option(True, help="Also rows for real training images and for noise."),
@@ -110,7 +149,8 @@ def evaluate(
     precision and recall, each with its spread (± a standard error), and n beside them."""
     if ctx.invoked_subcommand is not None:
         return
-    solvers = parse_solvers("--solver", solver)
+    base = sampler_options(preset, solver, steps, grid, shift)
+    cells = [replace(base, guide=method) for method in parse_guides(guide, base.guide)]
     scales = parse_floats("--guidance", guidance)
     seed_list = parse_ints("--seeds", seeds)
     check_writable("--out", out)
@@ -128,9 +168,9 @@ def evaluate(
     if samples is not None:
         rows.append(score(classifier_model, reference, samples.name, images[digits], labels[digits]))
     else:
-        model, _ = load_checkpoint(checkpoint_file(checkpoint), torch_device)
+        model, weights, cells = _model_and_cells(checkpoint, torch_device, cells)
         for seed in seed_list:
-            rows += sweep(model, classifier_model, reference, scales, solvers, [steps], per_class, seed)
+            rows += sweep(model, classifier_model, reference, scales, cells, per_class, seed, grid_of=weights)
     _report(rows, "against the 10,000 MNIST test images; ± is one standard error", as_json, out)
 
 
@@ -223,6 +263,8 @@ def sweep_command(
     guidance: str = typer.Option("0,0.5,1,2,3,5,10", help="Guidance scales."),
     solvers: str = typer.Option("euler,heun,midpoint", help="Solvers."),
     steps: str = typer.Option("2,5,10,20,50,99", help="Step counts."),
+    grids: str = typer.Option("uniform", help=f"Time grids, comma-separated: {', '.join(GRIDS)}."),
+    guide: list[str] | None = GuideOption,
     per_class: int = typer.Option(20, min=2, help="Samples per digit in every cell."),
     seeds: str = typer.Option("0", help="Seeds of the initial noise: each cell once per seed."),
     out_dir: Path = typer.Option(Path("sweep"), help="Folder for sweep.json, sweep.csv and the charts."),
@@ -230,20 +272,23 @@ def sweep_command(
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
     data_root: Path | None = DataRoot,
 ) -> None:
-    """Every guidance × solver × steps cell: quality, NFE and seconds, as JSON, CSV and PNG charts."""
+    """Every w × solver × steps × grid × method cell: quality, NFE and seconds, as JSON, CSV and PNG
+    charts, and each cell against the lab's sampler (Euler 99, uniform grid, CFG) at its w."""
     scales = list(parse_floats("--guidance", guidance))
     solver_names = parse_solvers("--solvers", solvers)
     step_counts = parse_steps("--steps", steps)
+    methods = parse_guides(guide, CFG())
+    cells = sampler_cells(solver_names, step_counts, methods, parse_grids("--grids", grids))
     seed_list = parse_ints("--seeds", seeds)
     out_dir.mkdir(parents=True, exist_ok=True)
     check_writable("--out-dir", out_dir / "sweep.json")
     torch_device = resolve_device(device)
-    model, _ = load_checkpoint(checkpoint_file(checkpoint), torch_device)
+    model, grid_of, cells = _model_and_cells(checkpoint, torch_device, cells)
     classifier_model, reference = _classifier_and_reference(classifier, torch_device, data_root)
 
     def report(row: dict) -> None:
         typer.echo(
-            f"{row['name']:>22}  nfe {row['nfe']:4d}  {row['seconds']:7.1f} s  "
+            f"{row['name']:>22}  nfe {row['nfe']:6g}  {row['seconds']:7.1f} s  "
             f"seed {row['seed']}  accuracy {row['accuracy']:.3f}  "
             f"frechet {with_spread(row['frechet'], row['frechet_spread'], 2):>12} (n {row['n']})  "
             f"precision {with_spread(row['precision'], row['precision_spread'], 3)}  "
@@ -252,8 +297,7 @@ def sweep_command(
 
     rows = []
     for seed in seed_list:
-        cells = (scales, solver_names, step_counts, per_class, seed)
-        rows += sweep(model, classifier_model, reference, *cells, on_row=report)
+        rows += sweep(model, classifier_model, reference, scales, cells, per_class, seed, report, grid_of)
     write_sweep(out_dir, rows)
     comparison = versus(rows)
     if comparison:
@@ -264,14 +308,14 @@ def sweep_command(
 
 def versus_table(comparison: list[dict]) -> Table:
     """Each cell against Euler 99 at its w: FD (mean over seeds ± its standard error) and the verdict."""
-    table = Table("w", "solver × steps", "frechet", "euler × 99", "difference", "equal quality?",
+    table = Table("w", "sampler", "frechet", "lab (euler × 99)", "difference", "equal quality?",
                   title="against the lab's sampler (equal: inside the spread and within 5 %)")  # fmt: skip
     for c in comparison:
         ours, lab = c["frechet"], c["reference"]
         fd = with_spread(ours["value"], ours["spread"], 2)
         lab_fd = with_spread(lab["value"], lab["spread"], 2)
         verdict = "yes" if c["equal"] else "no"
-        cell = f"{c['solver']} × {c['steps']}"
+        cell = f"{c['solver']} × {c['steps']}, {c['grid']}, {c['guide']}"
         table.add_row(f"{c['guidance']:g}", cell, fd, lab_fd, f"{100 * c['difference']:+.1f} %", verdict)
     return table
 
@@ -283,6 +327,8 @@ def write_sweep(out_dir: Path, rows: list[dict]) -> None:
         "guidance",
         "solver",
         "steps",
+        "grid",
+        "guide",
         "seed",
         "nfe",
         "seconds",
@@ -297,21 +343,30 @@ def write_sweep(out_dir: Path, rows: list[dict]) -> None:
     writer.writerows(rows)
     atomic_write_text(out_dir / "sweep.csv", buffer.getvalue())
     best_steps = max(r["steps"] for r in rows)
+    names = list(dict.fromkeys(map(_series, rows)))
     for metric in ("accuracy", "frechet"):
         series = {
-            f"{solver} x{best_steps}": [(r["guidance"], r[metric]) for r in rows
-                                        if r["solver"] == solver and r["steps"] == best_steps]
-            for solver in dict.fromkeys(r["solver"] for r in rows)
+            f"{name} x{best_steps}": [(r["guidance"], r[metric]) for r in rows
+                                      if _series(r) == name and r["steps"] == best_steps]
+            for name in names
         }  # fmt: skip
         label = "Frechet distance" if metric == "frechet" else "accuracy"
         chart = line_chart(series, f"{label} against guidance w", "w", label)
         save_png(chart, out_dir / f"{metric}-vs-guidance.png")
     for w in dict.fromkeys(r["guidance"] for r in rows):
         series = {
-            solver: [(r["nfe"], r["frechet"]) for r in rows if r["solver"] == solver and r["guidance"] == w]
-            for solver in dict.fromkeys(r["solver"] for r in rows)
+            name: [(r["nfe"], r["frechet"]) for r in rows if _series(r) == name and r["guidance"] == w]
+            for name in names
         }
         chart = line_chart(
             series, f"Frechet distance against NFE at w = {w:g}", "NFE", "distance", log_x=True
         )
         save_png(chart, out_dir / f"distance-vs-nfe-w{w:g}.png")
+
+
+def _series(row: dict) -> str:
+    """A chart series: the solver, with the grid and method where they are not the lab's."""
+    grid, guide = row.get("grid", "uniform"), row.get("guide", "cfg")
+    return " ".join(
+        [row["solver"], *([grid] if grid != "uniform" else []), *([guide] if guide != "cfg" else [])]
+    )

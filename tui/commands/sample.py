@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -20,12 +21,23 @@ from core.images import (
     to_uint8,
 )
 from core.runs import checkpoint_file
-from core.sampling import generate
+from core.sampling import Sampler, resolve_grid, with_guide_model
+from core.sampling import sample as sample_images
 from core.settings import resolve_device
 from core.solvers import SOLVERS
 from core.unet import UNet
 from tui.art import MIN_TILE, art_console, fit_tiles, half_block_lines, labelled_text, shade_text
-from tui.commands.common import check_writable, parse_floats, parse_labels, parse_solvers
+from tui.commands.common import (
+    GUIDE_HELP,
+    GridOption,
+    PresetOption,
+    ShiftOption,
+    check_writable,
+    log,
+    parse_floats,
+    parse_labels,
+    sampler_options,
+)
 
 
 def sample(
@@ -37,8 +49,12 @@ def sample(
     per_class: int | None = typer.Option(
         None, min=1, help="Samples per row (default: 8, or what fits the terminal when only printing)."
     ),
-    steps: int = typer.Option(99, min=1, help="Solver steps (the lab's: 99)."),
-    solver: str = typer.Option("euler", help=f"{', '.join(SOLVERS)}."),
+    preset: str = PresetOption,
+    steps: int | None = typer.Option(None, min=1, help="Solver steps (default: the preset's)."),
+    solver: str | None = typer.Option(None, help=f"{', '.join(SOLVERS)} (default: the preset's)."),
+    grid: str | None = GridOption,
+    shift: float | None = ShiftOption,
+    guide: str | None = typer.Option(None, help=GUIDE_HELP),
     noise: float = typer.Option(1.0, min=0.0, help="Noise level of the sde solver."),
     seed: int = typer.Option(0, help="Seed of the initial noise."),
     out: Path | None = typer.Option(None, help="Write the labelled grid here as PNG."),
@@ -47,19 +63,23 @@ def sample(
     ascii_art: bool = typer.Option(False, "--ascii", help="Print the grid as plain characters."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
 ) -> None:
-    """Generate digits with classifier-free guidance (the lab's sampler by default)."""
-    (solver,) = parse_solvers("--solver", solver)
+    """Generate digits with guidance (the lab's sampler by default; --preset fast for a few steps)."""
+    sampler = sampler_options(preset, solver, steps, grid, shift, guide, noise)
     scales = parse_floats("--guidance", guidance)
     for option, path in (("--out", out), ("--npz", npz)):
         check_writable(option, path)
     torch_device = resolve_device(device)
-    model, _ = load_checkpoint(checkpoint_file(checkpoint), torch_device)
+    weights = checkpoint_file(checkpoint)
+    model, _ = load_checkpoint(weights, torch_device)
+    sampler = replace(sampler, guide=with_guide_model(sampler.guide, weights, torch_device))
+    time_grid = resolve_grid(sampler, model, weights, log=log)
     labels = torch.tensor(parse_labels(digits, model.config.num_classes))
     rows = row_names(labels.tolist(), model.config.null_label)
     if per_class is None:
         per_class = 8 if out or npz else _columns_that_fit(max(map(len, rows)) + 1)
     batch = labels.repeat_interleave(per_class)
-    panels = [(w, _generate(model, batch, w, steps, solver, noise, seed)) for w in scales]
+    log(f"{sampler.describe()}; {len(batch)} images per panel")
+    panels = [(w, _generate(model, batch, w, sampler, time_grid, seed)) for w in scales]
     if out is not None:
         figure = grid_figure([(guidance_title(w), images) for w, images in panels], rows)
         typer.echo(f"wrote {save_png(figure, out)}", err=True)
@@ -70,8 +90,10 @@ def sample(
         _print(panels, rows, per_class, ascii_art)
 
 
-def _generate(model: UNet, labels: torch.Tensor, w: float, steps: int, solver: str, noise: float, seed: int):
-    return generate(model, labels, w, steps=steps, solver=solver, noise=noise, seed=seed).clamp(-1, 1).cpu()
+def _generate(
+    model: UNet, labels: torch.Tensor, w: float, sampler: Sampler, grid: torch.Tensor, seed: int
+) -> torch.Tensor:
+    return sample_images(model, labels, w, sampler, grid, seed=seed).clamp(-1, 1).cpu()
 
 
 def _print(

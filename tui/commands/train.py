@@ -59,8 +59,9 @@ def train(
     beta1: float | None = typer.Option(None, help="Adam's beta1."),
     beta2: float | None = typer.Option(None, help="Adam's beta2."),
     precision: str | None = typer.Option(
-        None, help="fp32, bf16 (autocast of the network) or auto: bf16 where the device computes it "
-        "natively (CUDA, CPUs with AVX512-BF16/AMX: 1.5-3x faster)."
+        None,
+        help="fp32, bf16 (autocast of the network) or auto: bf16 where the device computes it "
+        "natively (CUDA, CPUs with AVX512-BF16/AMX: 1.5-3x faster).",
     ),
     compile: bool = typer.Option(False, "--compile", help="torch.compile the U-Net."),
     device: str = typer.Option("auto", help=", ".join(DEVICES) + "."),

@@ -138,14 +138,15 @@ class EvaluateScreen(AppScreen):
     @work(thread=True, exclusive=True, group="evaluate", name="Evaluate", exit_on_error=False)
     def _evaluate(self, request: EvalRequest) -> None:
         from core.checkpoint import load_checkpoint
-        from core.evaluation import load_yardstick, sweep
+        from core.evaluation import load_yardstick, samplers, sweep
         from core.runs import checkpoint_file
 
         model, _ = load_checkpoint(checkpoint_file(request.checkpoint))
         classifier, reference = load_yardstick(request.classifier, "cpu", self.settings.data_root)
         post = lambda row: self.post_message(RowReady(row))  # noqa: E731
         r = request
-        sweep(model, classifier, reference, r.scales, r.solvers, r.steps, r.per_class, on_row=post)
+        cells = samplers(r.solvers, r.steps)
+        sweep(model, classifier, reference, r.scales, cells, r.per_class, on_row=post)
         self.post_message(EvalDone())
 
     def on_row_ready(self, message: RowReady) -> None:

@@ -120,9 +120,9 @@ class TrainScreen(AppScreen):
         self.sub_title = "Train"
         self._show_preset_defaults("cpu")
         self.query_one("#loss-chart", LossChart).border_title = "loss (log)"
-        self.query_one("#quality-chart", QualityChart).border_title = (
-            "[$accent]FD[/] (log, left) · [$success]accuracy[/] (right)"
-        )
+        self.query_one(
+            "#quality-chart", QualityChart
+        ).border_title = "[$accent]FD[/] (log, left) · [$success]accuracy[/] (right)"
         self.query_one("#run-list", RunList).border_title = "runs (enter follows)"
         self._refresh_runs()
         self._follow_running()

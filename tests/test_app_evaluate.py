@@ -1,4 +1,5 @@
-"""The Evaluate screen runs eval in a worker and shows the rows and a bar chart."""
+"""The Evaluate screen runs eval in a worker, one row per w and guidance method, and shows the rows
+and a bar chart."""
 
 from pathlib import Path
 
@@ -26,6 +27,7 @@ async def test_eval_in_the_app(tmp_path: Path, data_root: Path) -> None:
         screen = app.screen
         for name, value in {
             "guidance": "0,3",
+            "methods": "cfg interval",
             "steps": "2",
             "per-class": "3",
             "classifier": str(classifier),
@@ -33,13 +35,34 @@ async def test_eval_in_the_app(tmp_path: Path, data_root: Path) -> None:
             screen.query_one(f"#eval-{name}").value = value
         await pilot.press("ctrl+g")
         table = screen.query_one(DataTable)
-        for _ in range(400):
+        for _ in range(800):
             await pilot.pause(0.05)
-            if table.row_count == 2 and "rows" in str(screen.query_one("#eval-status", Static).content):
+            if table.row_count == 4 and "rows" in str(screen.query_one("#eval-status", Static).content):
                 break
-        assert table.row_count == 2
-        assert [row["nfe"] for row in screen.rows] == [2, 4]  # w = 0 is one call a step, w = 3 two
-        assert "█" in str(screen.query_one("#eval-chart", Static).content)
+        assert table.row_count == 4
+        names = [row["name"] for row in screen.rows]
+        assert names == ["w=0 euler×2", "w=0 euler×2 interval", "w=3 euler×2", "w=3 euler×2 interval"]
+        assert [row["guide"] for row in screen.rows] == ["cfg", "interval"] * 2
+        # Counted: w = 0 is one row a step for both; at w = 3 CFG is two rows a step, and interval
+        # (t in [0.2, 0.8]) two at t = 0.5 but one at t = 0, outside it.
+        assert [row["nfe"] for row in screen.rows] == [2, 2, 4, 3]
+        shown = [table.get_row_at(i)[:3] for i in (2, 3)]  # name, n, nfe
+        assert shown == [["w=3 euler×2", "30", "4.0"], ["w=3 euler×2 interval", "30", "3.0"]]
+        chart = str(screen.query_one("#eval-chart", Static).content)
+        assert "█" in chart and "w=3 euler×2 interval" in chart  # the names whole, methods told apart
+
+        screen.query_one("#eval-methods").value = "cfg intervals"
+        await pilot.press("ctrl+g")
+        await pilot.pause()
+        assert any(n.message.startswith("methods: unknown guidance 'intervals'") for n in app._notifications)
+        screen.query_one("#eval-methods").value = "zero-star"
+        screen.query_one("#eval-grid").value = "fitted"
+        await pilot.press("ctrl+g")
+        await pilot.pause()
+        assert any("fitted without zero-init" in n.message for n in app._notifications)
+        assert table.row_count == 4  # a refused request leaves the last table
+        screen.query_one("#eval-methods").value = "cfg"
+        screen.query_one("#eval-grid").value = "uniform"
 
         screen.query_one("#eval-steps").value = "2,5"  # several step counts need the sweep mode
         await pilot.press("ctrl+g")

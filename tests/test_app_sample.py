@@ -9,7 +9,9 @@ from PIL import Image
 
 import tui.screens.sample as sample_screen
 from core.checkpoint import save_checkpoint
+from core.grids import grid_key, grid_store_path, save_grid
 from core.images import PAD, mosaic
+from core.sampling import FIT_GUIDANCE, SAMPLERS
 from core.trainer import new_model
 from core.unet import UNetConfig
 from tests.conftest import TINY
@@ -212,8 +214,8 @@ async def test_an_error_inside_a_worker_is_one_notification_and_the_app_stays_up
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("the sampler broke\nsecond line")
 
-    working = sample_screen.generate
-    monkeypatch.setattr(sample_screen, "generate", broken)
+    working = sample_screen.sample_images
+    monkeypatch.setattr(sample_screen, "sample_images", broken)
     app = _app(small_checkpoint, tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
         await _fill(app, steps="2")
@@ -226,6 +228,158 @@ async def test_an_error_inside_a_worker_is_one_notification_and_the_app_stays_up
         assert app.is_running and isinstance(app.screen, SampleScreen)
         assert str(app.screen.query_one("#sample-status").content) == ""  # "generating…" is gone
 
-        monkeypatch.setattr(sample_screen, "generate", working)  # the app still works
+        monkeypatch.setattr(sample_screen, "sample_images", working)  # the app still works
         grid = await _generate(pilot, app, steps="2")
         assert grid.panels
+
+
+SAMPLER_FIELDS = ("preset", "solver", "steps", "time-grid", "method", "params")
+
+
+def _sampler_fields(app: CfgTuiApp) -> dict[str, str]:
+    return {name: str(app.screen.query_one(f"#{name}").value) for name in SAMPLER_FIELDS}
+
+
+def _keep_digits(pilot, keep: str):
+    """Key presses that leave only the digits in ``keep`` chosen."""
+    return pilot.press(*(d for d in "0123456789" if d not in keep))
+
+
+@pytest.mark.asyncio
+async def test_the_screen_starts_on_the_fast_preset_and_ctrl_l_switches_to_the_lab_and_back(
+    small_checkpoint: Path, tmp_path: Path
+) -> None:
+    app = _app(small_checkpoint, tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        fast = {"preset": "fast", "solver": "midpoint", "steps": "4", "time-grid": "uniform", "method": "cfg"}
+        assert _sampler_fields(app) == {**fast, "params": ""}
+        assert SAMPLERS["fast"].solver == "midpoint" and SAMPLERS["fast"].steps == 4
+        assert "ctrl+l" in {b.binding.key for b in app.active_bindings.values() if b.binding.show}
+        assert "Sampler preset" in [c.title for c in app.screen.commands()]
+
+        await pilot.press("ctrl+l")
+        await pilot.pause()
+        lab = {"preset": "lab", "solver": "euler", "steps": "99", "time-grid": "uniform", "method": "cfg"}
+        assert _sampler_fields(app) == {**lab, "params": ""}
+
+        await pilot.press("ctrl+l")
+        await pilot.pause()
+        assert _sampler_fields(app)["preset"] == "fast" and _sampler_fields(app)["steps"] == "4"
+
+        await _fill(app, steps="2")  # the fields, not the preset, make the request
+        await pilot.press("ctrl+g")
+        await _generated(pilot, app)
+        screen = app.screen
+        assert isinstance(screen, SampleScreen) and screen.result is not None
+        assert screen.result.request.sampler.steps == 2 and screen.result.request.sampler.solver == "midpoint"
+
+
+@pytest.mark.asyncio
+async def test_interval_guidance_generates_and_the_status_counts_its_nfe(
+    small_checkpoint: Path, tmp_path: Path
+) -> None:
+    app = _app(small_checkpoint, tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _keep_digits(pilot, "3")
+        await _fill(app, method="interval")
+        await pilot.pause()
+        params = app.screen.query_one("#params")
+        assert params.placeholder == "start=0.2,end=0.8"  # the method's defaults
+        grid = await _generate(pilot, app, params="start=0.1,end=0.9", guidance="1,3", **{"per-row": "2"})
+        screen = app.screen
+        assert isinstance(screen, SampleScreen) and screen.result is not None
+        assert len(grid.panels) == 2 and screen.result.pixels[1].shape == (2, 32, 32)
+        # Midpoint × 4 evaluates at t = 0, 1/8, …, 7/8: w = 1 is one row each (8); at w = 3 the
+        # guided interval [0.1, 0.9] holds all but t = 0, which is one row (2 · 7 + 1 = 15).
+        assert screen.result.nfe == [8.0, 15.0]
+        status = str(screen.query_one("#sample-status").content)
+        assert "midpoint × 4, uniform grid, interval:start=0.1,end=0.9" in status
+        assert "NFE per image 8 (w=1), 15 (w=3)" in status
+        assert not [n for n in app._notifications if n.severity == "error"]
+
+        await _fill(app, method="cfg")  # parameters the new method does not take are cleared
+        await pilot.pause()
+        assert params.value == "" and params.placeholder == "no parameters"
+
+
+@pytest.mark.asyncio
+async def test_bad_guidance_parameters_notify_and_do_not_crash(
+    small_checkpoint: Path, tmp_path: Path
+) -> None:
+    app = _app(small_checkpoint, tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _fill(app, method="interval")
+        await pilot.pause()
+        for fields, message in [
+            ({"params": "start=2"}, "params: interval needs 0 <= start < end <= 1, not start=2 end=0.8"),
+            (
+                {"params": "begin=0.3"},
+                "params: interval takes key=value parameters (start, end), not 'begin=0.3'",
+            ),
+            ({"params": "start=soon"}, "params: interval's start must be a number, not 'soon'"),
+        ]:
+            await _fill(app, **fields)
+            await pilot.press("ctrl+g")
+            await pilot.pause()
+            assert any(n.message == message for n in app._notifications), message
+        await _fill(app, method="zero-star")
+        await pilot.pause()
+        await _fill(app, params="", **{"time-grid": "fitted"})
+        await pilot.press("ctrl+g")
+        await pilot.pause()
+        assert any("fitted without zero-init" in n.message for n in app._notifications)
+        await pilot.pause(0.2)
+        assert app.is_running and isinstance(app.screen, SampleScreen)
+        assert app.screen.query_one(ImageGrid).panels == [] and not app.workers  # nothing was started
+
+
+@pytest.mark.asyncio
+async def test_auto_guidance_needs_a_weaker_model_and_samples_with_one(
+    small_checkpoint: Path, tmp_path: Path
+) -> None:
+    save_checkpoint(tmp_path / "guide.safetensors", new_model(SMALL, seed=1).eval())
+    app = _app(small_checkpoint, tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _keep_digits(pilot, "7")
+        await _fill(app, method="auto", guidance="3", **{"per-row": "1"})
+        await pilot.pause()
+        assert app.screen.query_one("#params").placeholder == "checkpoint=FILE"
+        await pilot.press("ctrl+g")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        errors = [(n.title, n.message) for n in app._notifications if n.severity == "error"]
+        assert len(errors) == 1 and errors[0][0] == "Generate failed"
+        assert errors[0][1].startswith("auto guidance needs a weaker model")
+
+        await _generate(pilot, app, params="checkpoint=guide.safetensors")
+        screen = app.screen
+        assert isinstance(screen, SampleScreen) and screen.result is not None
+        assert screen.result.nfe == [16.0]  # one row in each model at every evaluation: 2 · 8
+        assert "auto:checkpoint=guide.safetensors" in str(screen.query_one("#sample-status").content)
+
+
+@pytest.mark.asyncio
+async def test_a_fitted_grid_is_read_from_beside_the_weights(
+    small_checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker resolves the grid with the weights' path: a stored grid is used, not fitted again."""
+
+    def no_fitting(*args: object, **kwargs: object) -> None:
+        raise AssertionError("fitted although a grid was stored")
+
+    monkeypatch.setattr("core.sampling.fitted_grid", no_fitting)
+    # All but the last step below t = 0.2, outside the interval: one row each, unlike the uniform grid.
+    key = grid_key("midpoint", 4, "interval", FIT_GUIDANCE)
+    save_grid(grid_store_path(tmp_path / "small.safetensors"), key, [0.0, 0.02, 0.04, 0.06, 1.0])
+    app = _app(small_checkpoint, tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _keep_digits(pilot, "5")
+        await _fill(app, method="interval", **{"time-grid": "fitted"})
+        await pilot.pause()
+        await _generate(pilot, app, guidance="3", **{"per-row": "1"})
+        screen = app.screen
+        assert isinstance(screen, SampleScreen) and screen.result is not None
+        assert screen.result.nfe == [9.0]  # t = 0, .01, …, .06 one row each; t = .53 two
+        assert "midpoint × 4, fitted grid, interval ·" in str(screen.query_one("#sample-status").content)
+        assert not [n for n in app._notifications if n.severity == "error"]

@@ -50,6 +50,30 @@ def test_sample_screen_with_samples(app: CfgTuiApp, size: tuple[int, int], snap_
     assert snap_compare(app, terminal_size=size, run_before=generate)
 
 
+def test_sample_screen_on_the_lab_preset_with_interval(app: CfgTuiApp, snap_compare) -> None:
+    """ctrl+l fills the lab's sampler; the params field shows the chosen method's defaults."""
+
+    async def choose(pilot) -> None:
+        await pilot.press("ctrl+l")
+        await pilot.pause()
+        pilot.app.screen.query_one("#method").value = "interval"
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=choose)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=["80x24", "160x48"])
+def test_evaluate_screen_form(app: CfgTuiApp, size: tuple[int, int], snap_compare) -> None:
+    async def open_evaluate(pilot) -> None:
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        pilot.app.screen.query_one("#eval-classifier").value = "classifier.safetensors"  # not this folder
+        pilot.app.screen.query_one("#eval-methods").value = "cfg interval apg:eta=0"
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=size, run_before=open_evaluate)
+
+
 def test_help_screen(app: CfgTuiApp, snap_compare) -> None:
     assert snap_compare(app, terminal_size=(80, 24), press=["f1"])
 

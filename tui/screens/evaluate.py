@@ -1,8 +1,10 @@
-"""The Evaluate screen: run ``cfg-tui eval`` (or a small sweep) in a worker, see the table and a chart."""
+"""The Evaluate screen: run ``cfg-tui eval`` (or a small sweep) in a worker, see the table and a chart.
+Several guidance methods, one row each per w, is how it compares methods."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from rich.text import Text
@@ -13,9 +15,17 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import DataTable, Footer, Header, Input, Label, Select, Static
 from textual.worker import Worker
+from torch import Tensor
 
 from core.assets import CLASSIFIER
+from core.checkpoint import load_checkpoint
+from core.evaluation import load_yardstick, samplers, sweep
+from core.grids import GRIDS
+from core.guidance import Guidance, parse_guidance
+from core.runs import checkpoint_file
+from core.sampling import Sampler, resolve_grid, with_guide_model
 from core.solvers import check_solver, check_steps
+from core.unet import UNet
 from tui.format import EVAL_COLUMNS, eval_cells, with_spread
 from tui.parse import parse_floats, parse_int, parse_ints
 from tui.screens.base import AppScreen
@@ -24,13 +34,26 @@ from tui.widgets.form import action_button, field
 MODES = ("eval", "sweep")
 
 
+def parse_methods(text: str) -> tuple[Guidance, ...]:
+    """Guidance methods separated by spaces, each as ``cfg-tui eval --guide`` takes it
+    (``cfg interval apg:eta=0,momentum=-0.5``); a method given twice counts once."""
+    methods = []
+    for spec in text.split():
+        try:
+            methods.append(parse_guidance(spec))
+        except ValueError as e:
+            raise ValueError(f"methods: {e}") from None
+    if not methods:
+        raise ValueError("methods: name at least one, e.g. cfg interval")
+    return tuple(dict.fromkeys(methods))
+
+
 @dataclass(frozen=True)
 class EvalRequest:
     checkpoint: Path
     classifier: Path
     scales: tuple[float, ...]
-    solvers: tuple[str, ...]
-    steps: tuple[int, ...]
+    cells: tuple[Sampler, ...]  # every method × solver × steps on the grid; auto's guide loaded later
     per_class: int
 
 
@@ -44,17 +67,31 @@ class EvalDone(Message):
     pass
 
 
+@dataclass
+class EvalStatus(Message):
+    """A line from the worker for the status line (fitting a time grid takes a while)."""
+
+    text: str
+
+
+def running_text(request: EvalRequest) -> str:
+    cells = len(request.scales) * len(request.cells)
+    return f"running {cells} cell{'s' * (cells > 1)} of {10 * request.per_class} samples…"
+
+
 def bar_chart(rows: list[dict], width: int) -> Text:
     """Fréchet distance (lower is better; ± its spread, n beside it) and accuracy of each row as bars."""
     text = Text()
     worst = max((r["frechet"] or 0.0) for r in rows) or 1.0
-    room = max(width - 40, 4)
+    # Names differ by their ends (the method, the grid): keep them whole up to half the width.
+    label = min(max(len(r["name"]) for r in rows), max(width // 2, 16))
+    room = max(width - label - 24, 4)
     for row in rows:
         frechet, acc = row["frechet"] or 0.0, row["accuracy"]
-        text.append(f"{row['name'][:16]:>16} ")
+        text.append(f"{row['name'][:label]:>{label}} ")
         text.append("█" * max(1, round(room * frechet / worst)), style="red")
         text.append(f" {with_spread(row['frechet'], row['frechet_spread'], 1)} n={row['n']}\n")
-        text.append(" " * 17)
+        text.append(" " * (label + 1))
         text.append("█" * max(1, round(room * acc)), style="green")
         text.append(f" {100 * acc:.1f}%\n")
     return text
@@ -63,14 +100,14 @@ def bar_chart(rows: list[dict], width: int) -> Text:
 class EvaluateScreen(AppScreen):
     """Quality numbers for a checkpoint; generation and the classifier run in a thread worker."""
 
-    PALETTE = [("Run evaluation", "Measure the checkpoint's samples (ctrl+g)", "run")]
+    PALETTE = [("Run evaluation", "Measure the checkpoint's samples, per w and method (ctrl+g)", "run")]
     BINDINGS = [
         Binding(
             "ctrl+g",
             "run",
             "Run",
             priority=True,
-            tooltip="run eval (one row per w) or a sweep (every w × solver × steps)",
+            tooltip="run eval (one row per w × method) or a sweep (every w × method × solver × steps)",
         ),
     ]
 
@@ -79,10 +116,15 @@ class EvaluateScreen(AppScreen):
         with Horizontal():
             with Vertical(id="eval-form"):
                 yield field("mode", Select([(m, m) for m in MODES], value="eval", allow_blank=False,
-                                           id="eval-mode", compact=True))  # fmt: skip
+                                           id="eval-mode", compact=True)).add_class("gap")  # fmt: skip
                 yield field("guidance", Input("1,3,5", id="eval-guidance", compact=True))
+                methods = Input("cfg", id="eval-methods", compact=True)
+                methods.tooltip = "guidance methods separated by spaces, e.g. cfg interval apg:eta=0"
+                yield field("methods", methods)
                 yield field("solvers", Input("euler", id="eval-solvers", compact=True))
                 yield field("steps", Input("99", id="eval-steps", compact=True))
+                yield field("grid", Select([(g, g) for g in GRIDS], value="uniform", allow_blank=False,
+                                           id="eval-grid", compact=True))  # fmt: skip
                 yield field("per digit", Input("50", id="eval-per-class", compact=True))
                 yield Label("checkpoint", classes="form-label")
                 yield Input(str(self.settings.checkpoint), id="eval-checkpoint", compact=True)
@@ -107,8 +149,7 @@ class EvaluateScreen(AppScreen):
         self.rows = []
         self.query_one(DataTable).clear()
         self.query_one("#eval-chart", Static).update("")
-        cells = len(request.scales) * len(request.solvers) * len(request.steps)
-        self._status(f"running {cells} cell{'s' * (cells > 1)} of {10 * request.per_class} samples…")
+        self._status(running_text(request))
         self._evaluate(request)
 
     def _value(self, id_: str) -> str:
@@ -120,6 +161,8 @@ class EvaluateScreen(AppScreen):
         steps = tuple(check_steps(n) for n in parse_ints("steps", self._value("eval-steps")))
         if not sweep and (len(solvers) > 1 or len(steps) > 1):
             raise ValueError("eval takes one solver and one step count; choose sweep for several")
+        methods = parse_methods(self._value("eval-methods"))
+        grid = str(self.query_one("#eval-grid", Select).value)
         paths = {
             name: Path(self._value(f"eval-{name}")).expanduser() for name in ("checkpoint", "classifier")
         }
@@ -130,24 +173,33 @@ class EvaluateScreen(AppScreen):
             checkpoint=paths["checkpoint"],
             classifier=paths["classifier"],
             scales=parse_floats("guidance", self._value("eval-guidance")),
-            solvers=solvers,
-            steps=steps,
+            cells=tuple(samplers(solvers, steps, methods, (grid,))),
             per_class=parse_int("per digit", self._value("eval-per-class"), 2),
         )
 
     @work(thread=True, exclusive=True, group="evaluate", name="Evaluate", exit_on_error=False)
     def _evaluate(self, request: EvalRequest) -> None:
-        from core.checkpoint import load_checkpoint
-        from core.evaluation import load_yardstick, samplers, sweep
-        from core.runs import checkpoint_file
-
-        model, _ = load_checkpoint(checkpoint_file(request.checkpoint))
+        model, cells, grid_of = self._model_and_cells(request)
         classifier, reference = load_yardstick(request.classifier, "cpu", self.settings.data_root)
         post = lambda row: self.post_message(RowReady(row))  # noqa: E731
         r = request
-        cells = samplers(r.solvers, r.steps)
-        sweep(model, classifier, reference, r.scales, cells, r.per_class, on_row=post)
+        sweep(model, classifier, reference, r.scales, cells, r.per_class, on_row=post, grid_of=grid_of)
         self.post_message(EvalDone())
+
+    def _model_and_cells(
+        self, request: EvalRequest
+    ) -> tuple[UNet, list[Sampler], Callable[[Sampler], Tensor]]:
+        """The model, the cells with auto's guide model loaded, and their grids, as ``cfg-tui eval``
+        has them: a fitted grid is read from beside the weights, or fitted once and stored there
+        (its lines go to the status line until the cells run)."""
+        weights = checkpoint_file(request.checkpoint)
+        model, _ = load_checkpoint(weights)
+        device = next(model.parameters()).device
+        cells = [replace(c, guide=with_guide_model(c.guide, weights, device)) for c in request.cells]
+        log = lambda line: self.post_message(EvalStatus(line))  # noqa: E731
+        grids = {cell: resolve_grid(cell, model, weights, log=log) for cell in dict.fromkeys(cells)}
+        self.post_message(EvalStatus(running_text(request)))
+        return model, cells, grids.__getitem__
 
     def on_row_ready(self, message: RowReady) -> None:
         row = message.row
@@ -155,6 +207,9 @@ class EvaluateScreen(AppScreen):
         self.query_one(DataTable).add_row(*eval_cells(row))
         chart = self.query_one("#eval-chart", Static)
         chart.update(bar_chart(self.rows, chart.size.width or 60))
+
+    def on_eval_status(self, message: EvalStatus) -> None:
+        self._status(message.text)
 
     def on_eval_done(self, message: EvalDone) -> None:
         self._status(f"{len(self.rows)} rows · red: Fréchet distance (lower is better) · green: accuracy")

@@ -1,9 +1,10 @@
-"""The Sample screen: pick digits and guidance scales, generate in a worker, see and export the grid."""
+"""The Sample screen: pick digits, guidance scales and a sampler (preset, solver, steps, grid,
+guidance method), generate in a worker, see and export the grid."""
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -17,9 +18,12 @@ from textual.widgets import Footer, Header, Input, Label, ProgressBar, Select, S
 from textual.worker import Worker, get_current_worker
 
 from core.checkpoint import load_checkpoint, read_config
+from core.grids import GRIDS
+from core.guidance import METHODS, Calls, Guidance, parameters, parse_guidance
 from core.images import grid_figure, guidance_title, row_names, save_png, save_samples_npz, to_uint8
 from core.runs import checkpoint_file
-from core.sampling import generate
+from core.sampling import SAMPLERS, Sampler, build_sampler, resolve_grid, with_guide_model
+from core.sampling import sample as sample_images
 from core.solvers import SOLVERS, Trajectory
 from core.unet import UNet
 from tui.parse import parse_floats, parse_int
@@ -31,6 +35,38 @@ from tui.widgets.image_grid import GridPanel, ImageGrid
 
 TRAJECTORY_FRAMES = 20
 PLAY_FPS = 8
+DEFAULT_PRESET = "fast"
+"""The screen starts on the fewest network evaluations measured to give the lab's quality."""
+
+
+def method_params(guide: Guidance) -> str:
+    """The ``key=value,...`` part of a method's spec: its parameters that differ from the defaults."""
+    return guide.describe().partition(":")[2]
+
+
+def default_params(method: str) -> str:
+    """A method's parameters at their defaults, as the params field reads them (``start=0.2,end=0.8``);
+    a text parameter (auto's checkpoint) is a file, shown as FILE as on the command line."""
+    shown = {key: f"{value:g}" if isinstance(value, float) else str(value) or "FILE"
+             for key, value in parameters(METHODS[method]).items()}  # fmt: skip
+    return ",".join(f"{key}={value}" for key, value in shown.items()) or "no parameters"
+
+
+def show_defaults(params: Input, method: str) -> None:
+    """The params field's placeholder, and its tooltip in full (a long default list is cut at 28
+    columns), with the method's paper."""
+    params.placeholder = default_params(method)
+    params.tooltip = f"{method}: {default_params(method)}\n{METHODS[method].paper}"
+
+
+def nfe_text(scales: tuple[float, ...], nfes: list[float]) -> str:
+    """``8 NFE per image``, or by w where they differ: ``NFE per image 4 (w=1), 8 (w=3,5)``."""
+    by_nfe: dict[float, list[str]] = {}
+    for w, nfe in zip(scales, nfes, strict=True):
+        by_nfe.setdefault(round(nfe, 2), []).append(f"{w:g}")
+    if len(by_nfe) == 1:
+        return f"{next(iter(by_nfe)):g} NFE per image"
+    return "NFE per image " + ", ".join(f"{nfe:g} (w={','.join(ws)})" for nfe, ws in by_nfe.items())
 
 
 @dataclass(frozen=True)
@@ -40,8 +76,7 @@ class SampleRequest:
     null: bool  # a row of unconditional samples too
     scales: tuple[float, ...]
     per_row: int
-    steps: int
-    solver: str
+    sampler: Sampler  # auto's guide model is loaded in the worker
     seed: int
 
     def labels_for(self, num_classes: int) -> tuple[int, ...]:
@@ -61,6 +96,8 @@ class SampleResult:
     images: list[np.ndarray]  # per scale: float32 (rows · per_row, 1, H, W) in [-1, 1]
     pixels: list[np.ndarray]  # per scale: uint8 (rows · per_row, H, W), as in the PNG
     frames: list[np.ndarray]  # per scale: uint8 (T, rows · per_row, H, W)
+    sampler: str  # what sampled, as Sampler.describe() reads (auto's guide file included)
+    nfe: list[float]  # per scale: network evaluations per image, counted
 
 
 @dataclass
@@ -74,12 +111,26 @@ class SampleProgress(Message):
     total: int
 
 
+@dataclass
+class SampleStatus(Message):
+    """A line from the worker for the status line (fitting a time grid takes a while)."""
+
+    text: str
+
+
 class SampleScreen(AppScreen):
     """Generation runs in a thread worker; the UI only ever holds uint8/float32 numpy arrays."""
 
     BINDINGS = [
         Binding("ctrl+g", "generate", "Generate", priority=True, tooltip="generate"),
         Binding("ctrl+e", "export", "Export", priority=True, tooltip="export the grid as PNG (and .npz)"),
+        Binding(
+            "ctrl+l",
+            "preset",
+            "lab/fast",
+            priority=True,
+            tooltip="switch the sampler preset, fast ↔ lab (fills solver, steps, grid, method)",
+        ),
         Binding("p", "play", "Play", tooltip="play the trajectory from noise to digit"),
         Binding("left", "turn(-1)", "Prev w", show=False, tooltip="previous guidance panel"),
         Binding("right", "turn(1)", "Next w", show=False, tooltip="next guidance panel"),
@@ -101,6 +152,7 @@ class SampleScreen(AppScreen):
     PALETTE = [
         ("Generate", "Sample the chosen digits at each guidance scale (ctrl+g)", "generate"),
         ("Export", "Write the grid as PNG (and .npz) (ctrl+e)", "export"),
+        ("Sampler preset", "Switch between the fast sampler and the lab's (ctrl+l)", "preset"),
         ("Play trajectory", "Watch the samples go from noise to digits (p)", "play"),
     ]
 
@@ -116,16 +168,10 @@ class SampleScreen(AppScreen):
             with Vertical(id="sample-form"):
                 yield Label("digits: keys 0-9, n", classes="form-label")
                 yield DigitPicker(id="digits")
-                yield field("guidance", Input("1,3,5", id="guidance", compact=True))
-                yield field("steps", Input("99", id="steps", compact=True))
+                yield field("guidance", Input("1,3,5", id="guidance", compact=True)).add_class("gap")
                 yield field("per row", Input("4", id="per-row", compact=True))
-                yield field(
-                    "solver",
-                    Select(
-                        [(s, s) for s in SOLVERS], value="euler", allow_blank=False, id="solver", compact=True
-                    ),
-                )
                 yield field("seed", Input("0", id="seed", compact=True))
+                yield from self._sampler_fields(SAMPLERS[DEFAULT_PRESET])
                 yield Label("checkpoint", classes="form-label")
                 yield Input(str(self.settings.checkpoint), id="checkpoint", compact=True)
                 yield action_button("Generate", "ctrl+g", "generate", id="generate")
@@ -134,6 +180,20 @@ class SampleScreen(AppScreen):
                 yield ImageGrid(id="grid")
                 yield Static("", id="sample-status")
         yield Footer(compact=True)
+
+    def _sampler_fields(self, sampler: Sampler) -> ComposeResult:
+        """The preset and the settings it fills (the request is built from these fields)."""
+        choose = lambda names, value, id_: Select(  # noqa: E731
+            [(n, n) for n in names], value=value, allow_blank=False, id=id_, compact=True
+        )
+        yield field("sampler", choose(SAMPLERS, DEFAULT_PRESET, "preset")).add_class("gap")
+        yield field("solver", choose(SOLVERS, sampler.solver, "solver"))
+        yield field("steps", Input(str(sampler.steps), id="steps", compact=True))
+        yield field("grid", choose(GRIDS, sampler.grid, "time-grid"))
+        yield field("method", choose(METHODS, sampler.guide.name, "method"))
+        params = Input(method_params(sampler.guide), id="params", compact=True)
+        show_defaults(params, sampler.guide.name)
+        yield field("params", params)
 
     def on_mount(self) -> None:
         self.sub_title = "Sample"
@@ -147,6 +207,26 @@ class SampleScreen(AppScreen):
     @on(Input.Changed, "#checkpoint")
     def _checkpoint_changed(self, event: Input.Changed) -> None:
         self._offer_classes(Path(event.value.strip()).expanduser())
+
+    @on(Select.Changed, "#preset")
+    def _preset_changed(self, event: Select.Changed) -> None:
+        sampler = SAMPLERS[str(event.value)]
+        self.query_one("#solver", Select).value = sampler.solver
+        self.query_one("#steps", Input).value = str(sampler.steps)
+        self.query_one("#time-grid", Select).value = sampler.grid
+        self.query_one("#method", Select).value = sampler.guide.name
+        self.query_one("#params", Input).value = method_params(sampler.guide)
+
+    @on(Select.Changed, "#method")
+    def _method_changed(self, event: Select.Changed) -> None:
+        """Show the method's defaults; keep typed parameters only where the new method takes them."""
+        method = str(event.value)
+        params = self.query_one("#params", Input)
+        show_defaults(params, method)
+        try:
+            parse_guidance(f"{method}:{params.value}")
+        except ValueError:
+            params.value = ""
 
     def _offer_classes(self, checkpoint: Path) -> None:
         """Size the digit picker to the checkpoint's classes (its header only: cheap); a path that is
@@ -168,6 +248,12 @@ class SampleScreen(AppScreen):
     def action_focus_grid(self) -> None:
         self.query_one(DigitPicker).focus()
 
+    def action_preset(self) -> None:
+        """The next preset (fast ↔ lab); choosing it fills the fields (:meth:`_preset_changed`)."""
+        select = self.query_one("#preset", Select)
+        names = list(SAMPLERS)
+        select.value = names[(names.index(str(select.value)) + 1) % len(names)]
+
     def action_turn(self, delta: int) -> None:
         self.query_one(ImageGrid).turn(delta)
 
@@ -178,10 +264,9 @@ class SampleScreen(AppScreen):
         request = self.checked(self._request, "Cannot generate")
         if request is None:
             return
-        total = len(request.scales) * request.steps
+        total = len(request.scales) * request.sampler.steps
         self.query_one(ProgressBar).update(total=total, progress=0)
-        rows = len(request.digits) + request.null
-        self._status(f"generating {rows * request.per_row * len(request.scales)} images…")
+        self._status(generating_text(request))
         self._generate(request)
 
     def _request(self) -> SampleRequest:
@@ -198,35 +283,69 @@ class SampleScreen(AppScreen):
             null=picker.null,
             scales=parse_floats("guidance", value("guidance")),
             per_row=parse_int("per row", value("per-row"), 1),
-            steps=parse_int("steps", value("steps"), 1),
-            solver=str(self.query_one("#solver", Select).value),
+            sampler=self._sampler(),
             seed=parse_int("seed", value("seed"), 0),
+        )
+
+    def _sampler(self) -> Sampler:
+        """The fields' sampler, as ``cfg-tui sample --preset P --solver S --steps N --grid G --guide M``."""
+        choice = lambda id_: str(self.query_one(f"#{id_}", Select).value)  # noqa: E731
+        params = self.query_one("#params", Input).value.strip()
+        try:
+            guide = parse_guidance(f"{choice('method')}:{params}")
+        except ValueError as e:
+            raise ValueError(f"params: {e}") from None
+        steps = parse_int("steps", self.query_one("#steps", Input).value, 1)
+        return build_sampler(
+            choice("preset"), solver=choice("solver"), steps=steps, grid=choice("time-grid"), guide=guide
         )
 
     @work(thread=True, exclusive=True, group="generate", name="Generate", exit_on_error=False)
     def _generate(self, request: SampleRequest) -> None:
-        """Loads the model (cached by path and mtime) and samples every panel, off the UI thread."""
-        model = self._load(checkpoint_file(request.checkpoint))
+        """Loads the model (cached by path and mtime), readies the sampler and samples every panel,
+        off the UI thread."""
+        weights = checkpoint_file(request.checkpoint)
+        model = self._load(weights)
         labels = request.labels_for(model.config.num_classes)
+        sampler, grid = self._ready(request, model, weights)
         panels = []
         for i, w in enumerate(request.scales):
-            panel = self._panel(model, request, labels, w, done=i * request.steps)
+            panel = self._panel(model, request, sampler, grid, labels, w, done=i * sampler.steps)
             if panel is None:
                 return  # cancelled by a newer request
             panels.append(panel)
-        images, pixels, frames = (list(part) for part in zip(*panels, strict=True))
-        self.post_message(
-            SamplesReady(SampleResult(request, labels, model.config.null_label, images, pixels, frames))
+        images, pixels, frames, nfe = (list(part) for part in zip(*panels, strict=True))
+        result = SampleResult(
+            request, labels, model.config.null_label, images, pixels, frames, sampler.describe(), nfe
         )
+        self.post_message(SamplesReady(result))
+
+    def _ready(self, request: SampleRequest, model: UNet, weights: Path) -> tuple[Sampler, torch.Tensor]:
+        """The sampler with auto's guide model loaded, and its time grid (a fitted grid is read from
+        beside the weights, or fitted once and stored there: its lines go to the status line)."""
+        device = next(model.parameters()).device
+        sampler = replace(request.sampler, guide=with_guide_model(request.sampler.guide, weights, device))
+        grid = resolve_grid(sampler, model, weights, log=lambda line: self.post_message(SampleStatus(line)))
+        if sampler.grid == "fitted":
+            self.post_message(SampleStatus(generating_text(request)))
+        return sampler, grid
 
     def _panel(
-        self, model: UNet, request: SampleRequest, rows: tuple[int, ...], w: float, done: int
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-        """One guidance scale: float32 images, uint8 pixels, trajectory frames; None if cancelled."""
+        self,
+        model: UNet,
+        request: SampleRequest,
+        sampler: Sampler,
+        grid: torch.Tensor,
+        rows: tuple[int, ...],
+        w: float,
+        done: int,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float] | None:
+        """One guidance scale: float32 images, uint8 pixels, trajectory frames and the counted NFE
+        per image; None if cancelled."""
         worker = get_current_worker()
         labels = torch.tensor(rows).repeat_interleave(request.per_row)
-        trajectory = Trajectory(request.steps, every=max(1, request.steps // TRAJECTORY_FRAMES))
-        total = len(request.scales) * request.steps
+        trajectory = Trajectory(sampler.steps, every=max(1, sampler.steps // TRAJECTORY_FRAMES))
+        total = len(request.scales) * sampler.steps
 
         def callback(step: int, t: torch.Tensor, x: torch.Tensor) -> None:
             trajectory(step, t, x)
@@ -234,21 +353,16 @@ class SampleScreen(AppScreen):
             if worker.is_cancelled:
                 raise InterruptedError
 
+        calls = Calls()
         try:
-            x = generate(
-                model,
-                labels,
-                w,
-                steps=request.steps,
-                solver=request.solver,
-                seed=request.seed,
-                callback=callback,
+            x = sample_images(
+                model, labels, w, sampler, grid, seed=request.seed, callback=callback, calls=calls
             )
         except InterruptedError:
             return None
         pixels = to_uint8(x)[..., 0]
         frames = to_uint8(trajectory.frames.flatten(0, 1))[..., 0].reshape(-1, *pixels.shape)
-        return x.clamp(-1, 1).float().cpu().numpy(), pixels, frames
+        return x.clamp(-1, 1).float().cpu().numpy(), pixels, frames, calls.nfe
 
     def _load(self, path: Path) -> UNet:
         mtime = path.stat().st_mtime if path.exists() else 0.0
@@ -267,6 +381,9 @@ class SampleScreen(AppScreen):
     def on_sample_progress(self, message: SampleProgress) -> None:
         self.query_one(ProgressBar).update(total=message.total, progress=message.done)
 
+    def on_sample_status(self, message: SampleStatus) -> None:
+        self._status(message.text)
+
     def worker_failed(self, worker: Worker) -> None:
         self._status("")
         self.query_one(ProgressBar).update(total=1, progress=0)
@@ -280,8 +397,8 @@ class SampleScreen(AppScreen):
         ]
         self.query_one(ImageGrid).show(panels, rows, result.request.per_row)
         count = sum(len(i) for i in result.images)
-        request = result.request
-        self._status(f"{count} images · {request.solver} × {request.steps} · ←/→ w · pgup/pgdn rows · p play")
+        nfe = nfe_text(result.request.scales, result.nfe)
+        self._status(f"{count} images · {result.sampler} · {nfe} · ←/→ w · pgup/pgdn rows · p play")
 
     def action_play(self) -> None:
         grid = self.query_one(ImageGrid)
@@ -321,6 +438,11 @@ class SampleScreen(AppScreen):
 
     def _status(self, text: str) -> None:
         self.query_one("#sample-status", Static).update(text)
+
+
+def generating_text(request: SampleRequest) -> str:
+    rows = len(request.digits) + request.null
+    return f"generating {rows * request.per_row * len(request.scales)} images · {request.sampler.describe()}…"
 
 
 def write_export(result: SampleResult, choice: ExportChoice) -> list[Path]:

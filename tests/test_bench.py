@@ -87,3 +87,43 @@ def test_bench_sample_refuses_a_bad_variant_in_one_line(fast: str, capsys: pytes
     stderr = capsys.readouterr().err
     assert exit_.value.code == 2
     assert stderr.count("\n") == 1 and "--fast" in stderr and repr(fast) in stderr
+
+
+def test_bench_sample_times_the_lab_against_both_presets_with_counted_evaluations(
+    tmp_path, capsys: pytest.CaptureFixture
+) -> None:
+    from core.checkpoint import save_checkpoint
+    from core.sampling import SAMPLERS
+
+    # A U-Net of one 4-channel stage: 110 images × 99 steps of the lab's loop take seconds.
+    micro = UNetConfig(channels=(4,), num_residual_layers=1, t_embed_dim=4, y_embed_dim=4)
+    weights = save_checkpoint(tmp_path / "micro.safetensors", new_model(micro, 0).eval())
+    with pytest.raises(SystemExit) as exit_:
+        run(["bench", "sample", "--checkpoint", str(weights), "--device", "cpu", "--fast", "euler:2"])
+    out, err = capsys.readouterr()
+    assert exit_.value.code == 0, err
+    assert out.startswith("sampling 110 images at w = 3, cpu")
+    pattern = r"\s+(.+?)\s+([\d.]+) img/s\s+([\d.]+) evaluations/image\s+([\d.]+) GFLOP/s\s+([\d.]+)x\s+peak "
+    rows = {
+        m[1]: (float(m[2]), float(m[3]), float(m[5]))
+        for m in map(re.compile(pattern).match, out.splitlines())
+        if m
+    }
+    lab, ours_lab, ours_fast = "lab: Euler 99, 2 calls/step", "ours: --preset lab", "ours: --preset fast"
+    assert list(rows) == [lab, ours_lab, ours_fast, "ours: euler 2"]
+    # Counted network rows per image. The lab calls the network twice a step on all 110 rows; ours
+    # batches the 100 digit rows and the 110 null rows together, and a null row's null call is its
+    # conditional one: 210 rows a step for 110 images.
+    rows_per_step = (110 + 100) / 110
+    assert rows[lab][1] == 198.0
+    assert rows[ours_lab][1] == round(99 * rows_per_step, 1) == 189.0
+    fast = SAMPLERS["fast"]
+    assert rows[ours_fast][1] == round(fast.evaluations() * rows_per_step, 1) == 15.3
+    assert rows["ours: euler 2"][1] == round(2 * rows_per_step, 1)
+    # The ratio column: the lab's time over each variant's, i.e. its rate over the lab's.
+    lab_rate = rows[lab][0]
+    assert rows[lab][2] == 1.0
+    for rate, _, ratio in rows.values():
+        assert rate > 0 and ratio == pytest.approx(rate / lab_rate, rel=0.01, abs=0.01)
+    assert f"  {ours_lab}: {SAMPLERS['lab'].describe()}" in out.splitlines()
+    assert f"  {ours_fast}: {fast.describe()}" in out.splitlines()

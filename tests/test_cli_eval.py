@@ -153,6 +153,115 @@ def test_eval_bad_input_exits_2(files: dict, capsys: pytest.CaptureFixture) -> N
         (["eval", *base, "--classifier", files["model"]], "is not a cfg-tui classifier"),
         (["eval", *base, "--classifier", files["classifier"], "--guidance", "x"], "is not a number"),
         (["sweep", *base[:2], "--solvers", "rk4"], "--solvers: unknown solver 'rk4'"),
+        (["eval", *base, "--guide", "cfg", "--guide", "foo"], "--guide: unknown guidance 'foo'"),
+        (["eval", *base, "--guide", "apg:momentum=1"], "--guide: apg's momentum must lie in (-1, 1)"),
+        (["eval", *base, "--grid", "wavy"], "--grid: unknown time grid 'wavy'"),
+        (["eval", *base, "--preset", "turbo"], "unknown sampler preset 'turbo'"),
+        (["eval", *base, "--shift", "0"], "shift must be above 0, not 0"),
+        (["sweep", *base[:2], "--grids", "uniform,wavy"], "--grids: unknown time grid 'wavy'"),
+        (["sweep", *base[:2], "--guide", "interval:start=0.9,end=0.1"], "--guide: interval needs 0 <= start"),
+        (["sweep", *base[:2], "--grids", "fitted", "--guide", "zero-star"], "fitted without zero-init"),
     ]:
         code, _, err = invoke(capsys, *args)
         assert code == 2 and len(err.strip().splitlines()) == 1 and message in err, (args, err)
+
+
+@pytest.fixture
+def pool_files(tmp_path: Path, data_root: Path, cli_env: dict) -> dict[str, str]:
+    """As ``files``, with a classifier that measures in its 128 pool features (the 448 combined ones
+    make every Fréchet distance 30x slower); for tests of the samplers rather than the yardstick."""
+    model = save_checkpoint(tmp_path / "small.safetensors", new_model(SMALL, seed=0))
+    train, _ = load_split("mnist", "train", data_root, log=lambda s: None)
+    classifier = train_classifier(train, epochs=1, feature_layer="pool")
+    return {
+        "model": str(model),
+        "classifier": str(save_classifier(tmp_path / "clf.safetensors", classifier, {})),
+        "dir": str(tmp_path),
+    }
+
+
+def test_eval_rows_per_guidance_method_with_counted_nfe(pool_files: dict, capsys) -> None:
+    from core.sampling import Sampler
+
+    code, stdout, err = invoke(
+        capsys, "eval", "--checkpoint", pool_files["model"], "--classifier", pool_files["classifier"],
+        "--guide", "cfg", "--guide", "interval:start=0.2,end=0.8", "--guidance", "1,3", "--steps", "4",
+        "--per-class", "2", "--no-references", "--json",
+    )  # fmt: skip
+    assert code == 0, err
+    rows = json.loads(stdout)
+    cells = [(r["guidance"], r["guide"]) for r in rows]
+    # interval:start=0.2,end=0.8 is interval's default, which describe() leaves out.
+    assert cells == [(1.0, "cfg"), (1.0, "interval"), (3.0, "cfg"), (3.0, "interval")]
+    assert all(r["solver"] == "euler" and r["steps"] == 4 and r["grid"] == "uniform" for r in rows)
+    assert len({r["name"] for r in rows}) == 4
+    nfe = {cell: r["nfe"] for cell, r in zip(cells, rows, strict=True)}
+    assert all(isinstance(n, float) for n in nfe.values())
+    # At w = 1 every method is the conditional field: one row per solver evaluation.
+    assert nfe[1.0, "cfg"] == nfe[1.0, "interval"] == Sampler(steps=4).evaluations() == 4
+    # At w = 3, CFG takes two rows at each of t = 0, 0.25, 0.5, 0.75; interval one at t = 0, outside
+    # [0.2, 0.8].
+    assert nfe[3.0, "cfg"] == 8 and nfe[3.0, "interval"] == 7
+    assert all(r["n"] == 20 for r in rows)
+    # The same noise: at w = 1 the two methods make the same images, so the same scores.
+    assert rows[0]["frechet"] == rows[1]["frechet"] and rows[2]["frechet"] != rows[3]["frechet"]
+
+
+def test_eval_takes_the_fast_preset_and_a_grid(pool_files: dict, capsys: pytest.CaptureFixture) -> None:
+    from core.sampling import SAMPLERS
+
+    fast = SAMPLERS["fast"]
+    code, stdout, err = invoke(
+        capsys, "eval", "--checkpoint", pool_files["model"], "--classifier", pool_files["classifier"],
+        "--preset", "fast", "--grid", "shifted", "--guidance", "3", "--per-class", "2", "--no-references",
+        "--json",
+    )  # fmt: skip
+    assert code == 0, err
+    (row,) = json.loads(stdout)
+    assert (row["solver"], row["steps"], row["grid"], row["guide"]) == (
+        fast.solver,
+        fast.steps,
+        "shifted",
+        "cfg",
+    )
+    assert row["nfe"] == 2 * fast.evaluations()  # CFG: two rows per evaluation at w = 3, no null rows
+    assert row["name"] == f"w=3 {fast.solver}×{fast.steps} shifted"
+
+
+def test_sweep_by_grid_and_method_against_the_labs_cell_at_each_w(
+    pool_files: dict, capsys: pytest.CaptureFixture
+) -> None:
+    out = Path(pool_files["dir"]) / "sweep"
+    code, stdout, err = invoke(
+        capsys, "sweep", "--checkpoint", pool_files["model"], "--classifier", pool_files["classifier"],
+        "--guide", "cfg", "--guide", "zero-star:zero_steps=1", "--solvers", "euler", "--steps", "2,99",
+        "--grids", "uniform,shifted", "--guidance", "1,3", "--per-class", "2", "--out-dir", str(out),
+    )  # fmt: skip
+    assert code == 0, err
+    rows = json.loads((out / "sweep.json").read_text())
+    cells = [(r["guidance"], r["steps"], r["grid"], r["guide"]) for r in rows]
+    expected = [(w, n, grid, guide) for w in (1.0, 3.0) for n in (2, 99)
+                for guide in ("cfg", "zero-star") for grid in ("uniform", "shifted")]  # fmt: skip
+    assert sorted(cells) == sorted(expected) and len(set(cells)) == 16
+    assert len({r["name"] for r in rows}) == 16
+    for r in rows:  # zero-star's first step is skipped: its network rows are not spent
+        rows_per_step = 1 if r["guidance"] == 1 else 2
+        assert r["nfe"] == rows_per_step * (r["steps"] - (r["guide"] == "zero-star")), r
+    with (out / "sweep.csv").open() as f:
+        table = list(csv.DictReader(f))
+    assert [(float(t["guidance"]), int(t["steps"]), t["grid"], t["guide"]) for t in table] == cells
+    assert [float(t["nfe"]) for t in table] == [r["nfe"] for r in rows]
+
+    lab = {r["guidance"]: r for r in rows if (r["steps"], r["grid"], r["guide"]) == (99, "uniform", "cfg")}
+    assert set(lab) == {1.0, 3.0} and lab[1.0]["frechet"] != lab[3.0]["frechet"]
+    comparison = json.loads((out / "versus-euler99.json").read_text())
+    compared = [(c["guidance"], c["steps"], c["grid"], c["guide"]) for c in comparison]
+    assert sorted(compared) == sorted(c for c in expected if c[1:] != (99, "uniform", "cfg"))
+    by_cell = dict(zip(cells, rows, strict=True))
+    for c, cell in zip(comparison, compared, strict=True):
+        assert c["solver"] == "euler"
+        assert c["reference"]["value"] == lab[c["guidance"]]["frechet"]  # the lab's cell at its own w
+        assert c["frechet"]["value"] == by_cell[cell]["frechet"]
+        assert c["difference"] == pytest.approx(c["frechet"]["value"] / c["reference"]["value"] - 1)
+        assert isinstance(c["equal"], bool)
+    assert "euler × 2, shifted, zero-star" in stdout and "lab (euler × 99)" in stdout

@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 from safetensors.torch import save_file
 
-from core.checkpoint import read_checkpoint, save_checkpoint
+from core.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
 from core.runs import RunDir
 from core.trainer import new_model
 from core.unet import UNetConfig
@@ -238,3 +238,227 @@ def test_the_bundled_model_is_the_default(capsys: pytest.CaptureFixture, tmp_pat
     )
     assert code == 0, err
     assert np.load(npz)["images"].shape == (2, 1, 32, 32)
+
+
+# --- samplers: presets, grids, guidance methods, snapshots --------------------------------------
+
+
+def _sample(
+    capsys: pytest.CaptureFixture, npz: Path, *args: str, guidance: str = "3"
+) -> tuple[np.ndarray, str]:
+    """The images ``cfg-tui sample ARGS --npz NPZ`` writes (one digit and null, two each, at w = 3)
+    and its stderr."""
+    npz.unlink(missing_ok=True)
+    base = ["--digits", "1,null", "--per-class", "2", "--guidance", guidance, "--npz", str(npz)]
+    code, _, err = invoke(capsys, "sample", *base, *args)
+    assert code == 0, err
+    return np.load(npz)["images"], err
+
+
+def _images(capsys: pytest.CaptureFixture, npz: Path, *args: str, guidance: str = "3") -> np.ndarray:
+    return _sample(capsys, npz, *args, guidance=guidance)[0]
+
+
+def test_interval_guidance_is_cfg_over_its_whole_interval_only(
+    tmp_path: Path, checkpoint: Path, capsys: pytest.CaptureFixture
+) -> None:
+    def images(*guide: str) -> np.ndarray:
+        return _images(capsys, tmp_path / "s.npz", "--checkpoint", str(checkpoint), "--steps", "4", *guide)
+
+    cfg = images("--guide", "cfg")
+    assert np.array_equal(cfg, images())  # cfg is the default
+    assert not np.array_equal(cfg, images("--guide", "interval:start=0.3,end=0.7"))
+    assert np.array_equal(cfg, images("--guide", "interval:start=0,end=1"))
+    assert not np.array_equal(cfg, images("--guide", "apg"))  # eta 0 drops the parallel part
+    # eta 1, no rescale, no momentum: cfg, up to rounding (Δ⊥ + Δ∥ is Δ)
+    np.testing.assert_allclose(images("--guide", "apg:eta=1"), cfg, atol=1e-5)
+
+
+def test_presets_are_their_samplers_and_options_replace_their_settings(
+    tmp_path: Path, checkpoint: Path, capsys: pytest.CaptureFixture
+) -> None:
+    from core.sampling import SAMPLERS
+
+    def images(*args: str) -> np.ndarray:
+        return _images(capsys, tmp_path / "s.npz", "--checkpoint", str(checkpoint), *args)
+
+    def explicit(preset: str) -> list[str]:
+        s = SAMPLERS[preset]
+        return ["--solver", s.solver, "--steps", str(s.steps), "--grid", s.grid, "--shift", f"{s.shift:g}",
+                "--guide", s.guide.describe()]  # fmt: skip
+
+    lab = images("--preset", "lab")
+    assert np.array_equal(lab, images())
+    assert np.array_equal(lab, images(*explicit("lab")))
+    assert explicit("lab")[:4] == ["--solver", "euler", "--steps", "99"]
+    fast = images("--preset", "fast")
+    assert np.array_equal(fast, images(*explicit("fast")))
+    assert not np.array_equal(fast, lab)
+    # An option replaces one setting of the preset and keeps the others.
+    solver = SAMPLERS["fast"].solver
+    assert np.array_equal(
+        images("--preset", "fast", "--steps", "2"), images("--solver", solver, "--steps", "2")
+    )
+    assert not np.array_equal(images("--preset", "fast", "--steps", "2"), images("--steps", "2"))
+
+
+def test_the_shifted_grid_moves_the_steps(tmp_path: Path, checkpoint: Path, capsys) -> None:
+    def images(*args: str) -> np.ndarray:
+        return _images(capsys, tmp_path / "s.npz", "--checkpoint", str(checkpoint), "--steps", "3", *args)
+
+    uniform = images("--grid", "uniform")
+    shifted = images("--grid", "shifted")
+    assert not np.array_equal(uniform, shifted)
+    assert np.array_equal(shifted, images("--grid", "shifted", "--shift", "3"))  # the default shift
+    assert not np.array_equal(shifted, images("--grid", "shifted", "--shift", "2"))
+    assert np.array_equal(uniform, images("--grid", "shifted", "--shift", "1"))  # s = 1: no shift
+
+
+def test_a_fitted_grid_is_fitted_once_and_stored_beside_the_weights(
+    tmp_path: Path, tiny_config: UNetConfig, capsys: pytest.CaptureFixture
+) -> None:
+    from core.grids import grid_key, load_grids, uniform_grid
+    from core.sampling import FIT_GUIDANCE, Sampler
+    from core.sampling import sample as library_sample
+
+    model = new_model(tiny_config, seed=0).eval()  # 16 px, two classes: a fit takes a second
+    weights = save_checkpoint(tmp_path / "tiny.safetensors", model)
+    store = tmp_path / "tiny.grids.json"
+    npz = tmp_path / "s.npz"
+    args = ["--checkpoint", str(weights), "--digits", "0,1", "--per-class", "2", "--guidance", "3"]
+
+    def run_fitted(*extra: str) -> tuple[np.ndarray, str]:
+        npz.unlink(missing_ok=True)
+        code, _, err = invoke(capsys, "sample", *args, "--grid", "fitted", "--npz", str(npz), *extra)
+        assert code == 0, err
+        return np.load(npz)["images"], err
+
+    assert not store.exists()
+    first, err = run_fitted("--steps", "2")
+    assert "fitting a time grid for euler × 2" in err and f"stored in {store}" in err
+    key = grid_key("euler", 2, "cfg", FIT_GUIDANCE)
+    grids = load_grids(store)
+    assert list(grids) == [key] and len(grids[key]) == 3
+    stamp, content = store.stat().st_mtime_ns, store.read_bytes()
+
+    second, err = run_fitted("--steps", "2")
+    assert "fitting" not in err
+    assert store.stat().st_mtime_ns == stamp and store.read_bytes() == content
+    assert np.array_equal(second, run_fitted("--steps", "2")[0])
+    # The first run samples on the grid before the store rounds it to 6 decimals: within rounding.
+    np.testing.assert_allclose(first, second, atol=1e-5)
+    # The images are those of the stored grid (with the weights as the command loads them).
+    model = load_checkpoint(weights)[0]
+    labels = torch.tensor([0, 0, 1, 1])
+    expected = library_sample(model, labels, 3.0, Sampler(steps=2), torch.tensor(grids[key]), seed=0)
+    assert np.array_equal(second, expected.clamp(-1, 1).numpy())
+    if grids[key] != uniform_grid(2).tolist():  # (it is, for this model)
+        uniform = library_sample(model, labels, 3.0, Sampler(steps=2), uniform_grid(2), seed=0)
+        assert not np.array_equal(second, uniform.clamp(-1, 1).numpy())
+
+    # Another solver gets its own grid; the first one is kept.
+    run_fitted("--solver", "midpoint", "--steps", "2")
+    grids_after = load_grids(store)
+    assert set(grids_after) == {key, grid_key("midpoint", 2, "cfg", FIT_GUIDANCE)}
+    assert grids_after[key] == grids[key]
+
+
+def test_autoguidance_by_a_named_checkpoint(tmp_path: Path, checkpoint: Path, capsys) -> None:
+    weaker = save_checkpoint(tmp_path / "weaker.safetensors", new_model(SMALL, seed=1).eval())
+
+    def images(*args: str) -> np.ndarray:
+        return _images(capsys, tmp_path / "s.npz", "--checkpoint", str(checkpoint), "--steps", "3", *args)
+
+    cfg = images()
+    auto, err = _sample(capsys, tmp_path / "s.npz", "--checkpoint", str(checkpoint), "--steps", "3",
+                        "--guide", f"auto:checkpoint={weaker}")  # fmt: skip
+    assert f"auto:checkpoint={weaker}" in err
+    assert not np.array_equal(auto, cfg)
+    assert np.array_equal(auto, images("--guide", f"auto:checkpoint={weaker}"))
+    # Guided by itself, autoguidance is the conditional field: w = 3 gives w = 1's images.
+    itself = images("--guide", f"auto:checkpoint={checkpoint}")
+    plain = _images(capsys, tmp_path / "s.npz", "--checkpoint", str(checkpoint), "--steps", "3", guidance="1")
+    assert np.array_equal(itself, plain)
+
+
+@pytest.fixture
+def snapshot_run(tmp_path: Path, cli_env: dict, capsys: pytest.CaptureFixture) -> Path:
+    """A tiny run of 8 steps with weight snapshots at steps 2, 4, 6 and 8."""
+    run_dir = tmp_path / "run"
+    args = ["--steps", "8", "--checkpoint-every", "2", "--preview-every", "0", "--run-dir", str(run_dir)]
+    code, _, err = invoke(capsys, "train", *TINY_TRAIN, *args)
+    assert code == 0, err
+    assert [s for s, _ in RunDir(run_dir).snapshots()] == [2, 4, 6, 8]
+    return run_dir
+
+
+def test_step_samples_a_snapshot_of_the_run(
+    tmp_path: Path, snapshot_run: Path, capsys: pytest.CaptureFixture
+) -> None:
+    npz = tmp_path / "s.npz"
+    snapshot = snapshot_run / "checkpoints" / "step-000004.safetensors"
+    at_step = _images(capsys, npz, "--checkpoint", str(snapshot_run), "--step", "4", "--steps", "3")
+    assert np.array_equal(at_step, _images(capsys, npz, "--checkpoint", str(snapshot), "--steps", "3"))
+    assert not np.array_equal(
+        at_step, _images(capsys, npz, "--checkpoint", str(snapshot_run), "--steps", "3")
+    )
+
+    npz.unlink()
+    for args, message in [
+        (["--checkpoint", str(snapshot_run), "--step", "5"],
+         "has no snapshot at step 5; its snapshots are at steps 2, 4, 6, 8"),
+        (["--checkpoint", str(snapshot), "--step", "4"], "--step needs --checkpoint to name a run folder"),
+        (["--step", "4"], "--step needs --checkpoint to name a run folder"),
+    ]:  # fmt: skip
+        code, _, err = invoke(capsys, "sample", *args, "--steps", "2", "--npz", str(npz))
+        lines = err.strip().splitlines()
+        assert code == 2 and len(lines) == 1 and message in lines[0], (args, err)
+        assert not npz.exists()
+
+
+def test_auto_guides_a_run_with_its_snapshot_at_a_quarter_of_the_step(
+    tmp_path: Path, snapshot_run: Path, capsys: pytest.CaptureFixture
+) -> None:
+    npz = tmp_path / "s.npz"
+    snapshots = snapshot_run / "checkpoints"
+    run = ["--checkpoint", str(snapshot_run), "--steps", "3"]
+    default, err = _sample(capsys, npz, *run, "--guide", "auto")
+    assert f"auto:checkpoint={snapshots / 'step-000002.safetensors'}" in err
+    named = _images(capsys, npz, *run, "--guide", f"auto:checkpoint={snapshots / 'step-000002.safetensors'}")
+    assert np.array_equal(default, named)  # the last snapshot at or before step 8 / 4 = 2
+    later = _images(capsys, npz, *run, "--guide", f"auto:checkpoint={snapshots / 'step-000006.safetensors'}")
+    assert not np.array_equal(default, later)
+
+
+BAD_SAMPLERS = [
+    (["--guide", "foo"], "--guide: unknown guidance 'foo'; choose from cfg, interval, zero-star, apg, auto"),
+    (["--guide", "apg:eta=x"], "--guide: apg's eta must be a number, not 'x'"),
+    (["--guide", "interval:start=0.9,end=0.1"], "--guide: interval needs 0 <= start < end <= 1"),
+    (["--guide", "apg:momentum=1"], "--guide: apg's momentum must lie in (-1, 1), not 1"),
+    (["--guide", "zero-star:zero_steps=-1"], "--guide: zero-star's zero_steps must be 0 or more, not -1"),
+    (["--guide", "interval:start=0.3,start=0.4"], "--guide: interval's start is given twice"),
+    (["--guide", "cfg:w=2"], "--guide: cfg takes key=value parameters (none), not 'w=2'"),
+    (["--guide", "zero-star:zero_steps=1.5"], "zero-star's zero_steps must be an integer, not '1.5'"),
+    (["--grid", "wavy"], "--grid: unknown time grid 'wavy'; choose from uniform, shifted, fitted"),
+    (["--shift", "0"], "shift must be above 0, not 0"),
+    (["--shift", "-2"], "shift must be above 0, not -2"),
+    (["--preset", "turbo"], "unknown sampler preset 'turbo'; choose from lab, fast"),
+    (["--grid", "fitted", "--guide", "zero-star"], "a fitted grid is fitted without zero-init"),
+    (["--solver", "rk4"], "--solver: unknown solver 'rk4'"),
+]
+
+
+@pytest.mark.parametrize("args, message", BAD_SAMPLERS, ids=[" ".join(a) for a, _ in BAD_SAMPLERS])
+def test_bad_sampler_options_are_one_line_and_write_nothing(
+    args: list[str], message: str, tmp_path: Path, checkpoint: Path, capsys: pytest.CaptureFixture
+) -> None:
+    npz, png = tmp_path / "s.npz", tmp_path / "s.png"
+    before = sorted(tmp_path.iterdir())
+    outputs = ["--npz", str(npz), "--out", str(png)]
+    code, out, err = invoke(
+        capsys, "sample", "--checkpoint", str(checkpoint), "--steps", "2", *outputs, *args
+    )
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("cfg-tui: error:"), err
+    assert message in lines[0] and out == ""
+    assert sorted(tmp_path.iterdir()) == before  # no samples, no grid store

@@ -201,9 +201,10 @@ def grid_key(solver: str, steps: int, guide: str, w: float) -> str:
 
 
 def _key_steps(key: str) -> int:
-    """The step count in a :func:`grid_key`; ValueError (no file name) if it has none."""
+    """The step count in a :func:`grid_key`; ValueError (no file name) if it has none. The method
+    part may hold colons of its own (``interval:start=0.3``)."""
     parts = key.split(":")
-    if len(parts) != 4 or not parts[1].isdigit() or int(parts[1]) < 1 or not parts[3].startswith("w"):
+    if len(parts) < 4 or not parts[1].isdigit() or int(parts[1]) < 1 or not parts[-1].startswith("w"):
         raise ValueError(f"key {key!r} is not solver:steps:guide:wW")
     return int(parts[1])
 

@@ -140,7 +140,7 @@ class GuidedField:
 
 def _scalar_time(t: Tensor) -> float:
     """The batch's common time (the solvers give every row the same t)."""
-    return float(t.reshape(-1)[0])
+    return float(t.detach().reshape(-1)[0])
 
 
 def _dot(a: Tensor, b: Tensor) -> Tensor:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -31,12 +32,13 @@ from core.bench import (
     training_flops,
 )
 from core.data import DATASETS, default_data_root, load_split
+from core.guidance import Calls
 from core.presets import PRESETS
-from core.sampling import generate
+from core.sampling import SAMPLERS, Sampler, resolve_grid, sample
 from core.settings import resolve_device
-from core.solvers import EVALS_PER_STEP, SOLVERS
+from core.solvers import SOLVERS
 from core.trainer import CFGTrainer, TrainConfig, native_bf16, new_model
-from core.unet import UNetConfig
+from core.unet import UNet, UNetConfig
 from tui.commands.common import DataRoot, log, parse_floats
 
 app = typer.Typer(help="Benchmarks against the lab's own loops, run side by side.", no_args_is_help=True)
@@ -151,52 +153,93 @@ def sample_speed(
     repeats: int = typer.Option(1, min=1, help="Timed runs per variant, in turns; the median is reported."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
     fast: str = typer.Option(
-        "midpoint:8,euler:20,midpoint:4",
-        help="Ours at fewer steps, solver:steps,... (the default: the cells nearest Euler 99's quality, "
-        "measured by cfg-tui sweep; none equals it).",
+        "", help="More of ours on the uniform grid with CFG, solver:steps,... (e.g. midpoint:8,euler:20)."
     ),
 ) -> None:
-    """Sampling 110 images (digits 0-9 and null, 10 each): the lab's sampler against ours."""
+    """Sampling 110 images (digits 0-9 and null, 10 each): the lab's sampler against ours, with the
+    lab and fast presets (cfg-tui sample --preset) and any --fast cells."""
     from core.checkpoint import load_checkpoint
     from core.runs import checkpoint_file
 
     torch_device = resolve_device(device)
-    fast_variants = _solver_steps(fast)
-    if checkpoint is None:
+    extra = [Sampler(solver=solver, steps=steps) for solver, steps in _solver_steps(fast)] if fast else []
+    weights = checkpoint_file(checkpoint) if checkpoint is not None else None
+    if weights is None:
         model = new_model(UNetConfig(), 0).to(torch_device, memory_format=torch.channels_last).eval()
     else:
-        model = load_checkpoint(checkpoint_file(checkpoint), torch_device)[0]  # channels_last, as ours
+        model = load_checkpoint(weights, torch_device)[0]  # channels_last, as ours
     lab_model = copy.deepcopy(model).to(memory_format=torch.contiguous_format)  # the lab's NCHW model
     labels = torch.arange(11).repeat_interleave(10)
-    n, conditional = len(labels), int((labels != 10).sum())
+    n = len(labels)
     probe = (torch.randn(n, 1, 32, 32), torch.rand(n), labels)
     flops_per_row = forward_flops(model, tuple(x.to(torch_device) for x in probe)) / n
     typer.echo(
         f"sampling {n} images at w = {w:g}, {torch_device}, {torch.get_num_threads()} threads, "
         f"{flops_per_row / 1e9:.3f} GFLOP per image per network evaluation; median of {repeats}"
     )
-    # (name, run(steps), steps, network rows per step): the warm-up runs 2 steps of the same code.
-    variants = [("lab: Euler 99, 2 calls/step", lambda k: lab_sample(lab_model, labels, w, k + 1), 99, 2 * n)]
-    ours_rows = n + conditional if w not in (0.0, 1.0) else n
-    variants.append(
-        ("ours: Euler 99, 1 call/step", lambda k: generate(model, labels, w, steps=k), 99, ours_rows)
-    )
-    for solver, steps in fast_variants:
-        run = lambda k, s=solver: generate(model, labels, w, steps=k, solver=s)  # noqa: E731
-        variants.append((f"ours: {solver} {steps}", run, steps, EVALS_PER_STEP[solver] * ours_rows))
+    variants = {"lab: Euler 99, 2 calls/step": _LabVariant(lab_model, labels, w)}
+    for name, sampler in (("lab", SAMPLERS["lab"]), ("fast", SAMPLERS["fast"])):
+        variants[f"ours: --preset {name}"] = _OurVariant(model, labels, w, sampler, weights)
+    for sampler in extra:
+        variants[f"ours: {sampler.solver} {sampler.steps}"] = _OurVariant(model, labels, w, sampler, None)
     peaks = PeakMemory(torch_device)
-    for name, run, _, _ in variants:
-        peaks.measure(name, lambda r=run: r(2))  # warm-up: 2 steps of the same code
-    fns = {name: _synced(lambda r=run, k=steps: r(k), torch_device) for name, run, steps, _ in variants}
+    for name, variant in variants.items():
+        peaks.measure(name, variant.warm_up)
+    fns = {name: _synced(variant, torch_device) for name, variant in variants.items()}
     seconds = interleaved_medians(fns, repeats, warmup=0)
-    lab = variants[0][0]
-    for name, _, steps, rows in variants:
-        rate = n / seconds[name]
-        gflops = steps * rows * flops_per_row / seconds[name] / 1e9
+    lab = next(iter(variants))
+    for name, variant in variants.items():
+        rate, nfe = n / seconds[name], variant.nfe
+        gflops = nfe * n * flops_per_row / seconds[name] / 1e9
         typer.echo(
-            f"  {name:28s} {rate:8.2f} img/s  {steps * rows / n:5.0f} evaluations/image  "
+            f"  {name:28s} {rate:8.2f} img/s  {nfe:6.1f} evaluations/image  "
             f"{gflops:7.1f} GFLOP/s  {seconds[lab] / seconds[name]:6.2f}x  peak {peaks.describe(name)}"
         )
+    for name, variant in variants.items():
+        if isinstance(variant, _OurVariant):
+            typer.echo(f"  {name}: {variant.sampler.describe()}{variant.note}")
+
+
+class _LabVariant:
+    """The lab's loop; warm-up: 2 steps of the same code."""
+
+    def __init__(self, model: torch.nn.Module, labels: torch.Tensor, w: float) -> None:
+        self.model, self.labels, self.w = model, labels, w
+        self.nfe = 2.0 * 99
+
+    def warm_up(self) -> None:
+        lab_sample(self.model, self.labels, self.w, 3)
+
+    def __call__(self) -> None:
+        lab_sample(self.model, self.labels, self.w)
+
+
+class _OurVariant:
+    """A :class:`Sampler` of ours on its grid (a fitted grid only for a checkpoint's weights: a fresh
+    model is timed on the uniform grid, which costs the same); NFE counted in the timed runs."""
+
+    def __init__(
+        self, model: UNet, labels: torch.Tensor, w: float, sampler: Sampler, weights: Path | None
+    ) -> None:
+        self.model, self.labels, self.w, self.sampler = model, labels, w, sampler
+        self.note = ""
+        if sampler.grid == "fitted" and weights is None:
+            self.note = " (timed on the uniform grid: no checkpoint to fit to)"
+            sampler = replace(sampler, grid="uniform")
+        self.grid = resolve_grid(sampler, model, weights, log=log)
+        self.calls = Calls()
+
+    @property
+    def nfe(self) -> float:
+        return self.calls.nfe
+
+    def warm_up(self) -> None:
+        short = replace(self.sampler, steps=min(2, self.sampler.steps), grid="uniform")
+        sample(self.model, self.labels, self.w, short, resolve_grid(short, self.model, None))
+
+    def __call__(self) -> None:
+        self.calls = Calls()
+        sample(self.model, self.labels, self.w, self.sampler, self.grid, calls=self.calls)
 
 
 @app.command("recipe")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import TypeVar
 
@@ -87,7 +88,7 @@ GUIDE_HELP = (
     "Guidance method, with parameters as name:key=value,...: cfg (the lab's) · "
     "interval:start=0.2,end=0.8 (CFG only for t in [start, end]) · zero-star:zero_steps=1 (CFG-Zero*) · "
     "apg:eta=0,rescale=inf,momentum=0 (adaptive projected guidance) · auto:checkpoint=FILE "
-    "(autoguidance by a weaker snapshot; default: the bundled guide, or the run's snapshot at a quarter "
+    "(autoguidance by a weaker snapshot; default: the bundled guide, or the run's snapshot at a tenth "
     "of the step)."
 )
 
@@ -142,3 +143,8 @@ def sampler_cells(
 ) -> list[Sampler]:
     """Every solver × steps × method × grid sampler (a bad combination: one line, exit 2)."""
     return _usage(samplers, solvers, step_counts, methods, grids)
+
+
+def with_method(sampler: Sampler, method: Guidance) -> Sampler:
+    """``sampler`` with another guidance method (one that does not fit it: one line, exit 2)."""
+    return _usage(lambda: replace(sampler, guide=method), option="--guide")

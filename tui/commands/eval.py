@@ -63,6 +63,7 @@ from tui.commands.common import (
     sampler_cells,
     sampler_options,
     wide_console,
+    with_method,
 )
 from tui.format import EVAL_COLUMNS, eval_cells, with_spread
 
@@ -150,7 +151,7 @@ def evaluate(
     if ctx.invoked_subcommand is not None:
         return
     base = sampler_options(preset, solver, steps, grid, shift)
-    cells = [replace(base, guide=method) for method in parse_guides(guide, base.guide)]
+    cells = [with_method(base, method) for method in parse_guides(guide, base.guide)]
     scales = parse_floats("--guidance", guidance)
     seed_list = parse_ints("--seeds", seeds)
     check_writable("--out", out)

@@ -20,7 +20,7 @@ from core.images import (
     save_samples_npz,
     to_uint8,
 )
-from core.runs import checkpoint_file
+from core.runs import checkpoint_file, snapshot_file
 from core.sampling import Sampler, resolve_grid, with_guide_model
 from core.sampling import sample as sample_images
 from core.settings import resolve_device
@@ -43,6 +43,9 @@ from tui.commands.common import (
 def sample(
     checkpoint: Path | None = typer.Option(
         None, help="A checkpoint file or a run directory (default: bundled)."
+    ),
+    step: int | None = typer.Option(
+        None, min=0, help="Sample the run's snapshot of this step (checkpoints/step-NNNNNN.safetensors)."
     ),
     digits: str = typer.Option("0-9", help="Rows: digits and ranges, null for unconditional, e.g. 3,5,null."),
     guidance: str = typer.Option("3", help="Guidance scales w, one panel each, e.g. 1,3,5."),
@@ -69,7 +72,7 @@ def sample(
     for option, path in (("--out", out), ("--npz", npz)):
         check_writable(option, path)
     torch_device = resolve_device(device)
-    weights = checkpoint_file(checkpoint)
+    weights = checkpoint_file(checkpoint) if step is None else _snapshot(checkpoint, step)
     model, _ = load_checkpoint(weights, torch_device)
     sampler = replace(sampler, guide=with_guide_model(sampler.guide, weights, torch_device))
     time_grid = resolve_grid(sampler, model, weights, log=log)
@@ -88,6 +91,12 @@ def sample(
         typer.echo(f"wrote {save_samples_npz(npz, arrays, batch.numpy())}", err=True)
     if show or ascii_art or (out is None and npz is None):
         _print(panels, rows, per_class, ascii_art)
+
+
+def _snapshot(run: Path | None, step: int) -> Path:
+    if run is None or not run.is_dir():
+        raise typer.BadParameter("--step needs --checkpoint to name a run folder")
+    return snapshot_file(run, step)
 
 
 def _generate(

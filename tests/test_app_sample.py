@@ -43,8 +43,9 @@ async def _fill(app: CfgTuiApp, **fields: str) -> None:
 
 
 async def _generate(pilot, app: CfgTuiApp, **fields: str) -> ImageGrid:
-    """Fill the form's ``fields``, press ctrl+g and wait for the samples."""
-    await _fill(app, **fields)
+    """Fill the form's ``fields`` (the uniform grid unless given: the fast preset's fitted grid would
+    be fitted first, which the tests of fitting do on purpose), press ctrl+g and wait for the samples."""
+    await _fill(app, **{"time-grid": "uniform", **fields})
     await pilot.press("ctrl+g")
     return await _generated(pilot, app)
 
@@ -218,7 +219,7 @@ async def test_an_error_inside_a_worker_is_one_notification_and_the_app_stays_up
     monkeypatch.setattr(sample_screen, "sample_images", broken)
     app = _app(small_checkpoint, tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
-        await _fill(app, steps="2")
+        await _fill(app, steps="2", **{"time-grid": "uniform"})
         await pilot.press("ctrl+g")
         await app.workers.wait_for_complete()
         await pilot.pause()
@@ -252,9 +253,9 @@ async def test_the_screen_starts_on_the_fast_preset_and_ctrl_l_switches_to_the_l
     app = _app(small_checkpoint, tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
-        fast = {"preset": "fast", "solver": "midpoint", "steps": "4", "time-grid": "uniform", "method": "cfg"}
+        fast = {"preset": "fast", "solver": "midpoint", "steps": "6", "time-grid": "fitted", "method": "cfg"}
         assert _sampler_fields(app) == {**fast, "params": ""}
-        assert SAMPLERS["fast"].solver == "midpoint" and SAMPLERS["fast"].steps == 4
+        assert SAMPLERS["fast"].solver == "midpoint" and SAMPLERS["fast"].steps == 6
         assert "ctrl+l" in {b.binding.key for b in app.active_bindings.values() if b.binding.show}
         assert "Sampler preset" in [c.title for c in app.screen.commands()]
 
@@ -265,9 +266,9 @@ async def test_the_screen_starts_on_the_fast_preset_and_ctrl_l_switches_to_the_l
 
         await pilot.press("ctrl+l")
         await pilot.pause()
-        assert _sampler_fields(app)["preset"] == "fast" and _sampler_fields(app)["steps"] == "4"
+        assert _sampler_fields(app)["preset"] == "fast" and _sampler_fields(app)["steps"] == "6"
 
-        await _fill(app, steps="2")  # the fields, not the preset, make the request
+        await _fill(app, steps="2", **{"time-grid": "uniform"})  # the fields, not the preset, decide
         await pilot.press("ctrl+g")
         await _generated(pilot, app)
         screen = app.screen
@@ -286,7 +287,7 @@ async def test_interval_guidance_generates_and_the_status_counts_its_nfe(
         await pilot.pause()
         params = app.screen.query_one("#params")
         assert params.placeholder == "start=0.2,end=0.8"  # the method's defaults
-        grid = await _generate(pilot, app, params="start=0.1,end=0.9", guidance="1,3", **{"per-row": "2"})
+        grid = await _generate(pilot, app, params="start=0.1,end=0.9", guidance="1,3", steps="4", **{"per-row": "2"})
         screen = app.screen
         assert isinstance(screen, SampleScreen) and screen.result is not None
         assert len(grid.panels) == 2 and screen.result.pixels[1].shape == (2, 32, 32)
@@ -352,7 +353,7 @@ async def test_auto_guidance_needs_a_weaker_model_and_samples_with_one(
         assert len(errors) == 1 and errors[0][0] == "Generate failed"
         assert errors[0][1].startswith("auto guidance needs a weaker model")
 
-        await _generate(pilot, app, params="checkpoint=guide.safetensors")
+        await _generate(pilot, app, params="checkpoint=guide.safetensors", steps="4")
         screen = app.screen
         assert isinstance(screen, SampleScreen) and screen.result is not None
         assert screen.result.nfe == [16.0]  # one row in each model at every evaluation: 2 · 8
@@ -377,7 +378,7 @@ async def test_a_fitted_grid_is_read_from_beside_the_weights(
         await _keep_digits(pilot, "5")
         await _fill(app, method="interval", **{"time-grid": "fitted"})
         await pilot.pause()
-        await _generate(pilot, app, guidance="3", **{"per-row": "1"})
+        await _generate(pilot, app, guidance="3", steps="4", **{"per-row": "1", "time-grid": "fitted"})
         screen = app.screen
         assert isinstance(screen, SampleScreen) and screen.result is not None
         assert screen.result.nfe == [9.0]  # t = 0, .01, …, .06 one row each; t = .53 two

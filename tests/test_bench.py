@@ -118,7 +118,7 @@ def test_bench_sample_times_the_lab_against_both_presets_with_counted_evaluation
     assert rows[lab][1] == 198.0
     assert rows[ours_lab][1] == round(99 * rows_per_step, 1) == 189.0
     fast = SAMPLERS["fast"]
-    assert rows[ours_fast][1] == round(fast.evaluations() * rows_per_step, 1) == 15.3
+    assert rows[ours_fast][1] == round(fast.evaluations() * rows_per_step, 1)
     assert rows["ours: euler 2"][1] == round(2 * rows_per_step, 1)
     # The ratio column: the lab's time over each variant's, i.e. its rate over the lab's.
     lab_rate = rows[lab][0]

@@ -157,7 +157,7 @@ def test_eval_bad_input_exits_2(files: dict, capsys: pytest.CaptureFixture) -> N
         (["eval", *base, "--guide", "apg:momentum=1"], "--guide: apg's momentum must lie in (-1, 1)"),
         (["eval", *base, "--grid", "wavy"], "--grid: unknown time grid 'wavy'"),
         (["eval", *base, "--preset", "turbo"], "unknown sampler preset 'turbo'"),
-        (["eval", *base, "--shift", "0"], "shift must be above 0, not 0"),
+        (["eval", *base, "--shift", "0"], "shift must be a number above 0, not 0"),
         (["sweep", *base[:2], "--grids", "uniform,wavy"], "--grids: unknown time grid 'wavy'"),
         (["sweep", *base[:2], "--guide", "interval:start=0.9,end=0.1"], "--guide: interval needs 0 <= start"),
         (["sweep", *base[:2], "--grids", "fitted", "--guide", "zero-star"], "fitted without zero-init"),

@@ -297,7 +297,8 @@ def test_presets_are_their_samplers_and_options_replace_their_settings(
     # An option replaces one setting of the preset and keeps the others.
     solver = SAMPLERS["fast"].solver
     assert np.array_equal(
-        images("--preset", "fast", "--steps", "2"), images("--solver", solver, "--steps", "2")
+        images("--preset", "fast", "--steps", "2"),
+        images("--solver", solver, "--steps", "2", "--grid", SAMPLERS["fast"].grid),
     )
     assert not np.array_equal(images("--preset", "fast", "--steps", "2"), images("--steps", "2"))
 
@@ -440,8 +441,8 @@ BAD_SAMPLERS = [
     (["--guide", "cfg:w=2"], "--guide: cfg takes key=value parameters (none), not 'w=2'"),
     (["--guide", "zero-star:zero_steps=1.5"], "zero-star's zero_steps must be an integer, not '1.5'"),
     (["--grid", "wavy"], "--grid: unknown time grid 'wavy'; choose from uniform, shifted, fitted"),
-    (["--shift", "0"], "shift must be above 0, not 0"),
-    (["--shift", "-2"], "shift must be above 0, not -2"),
+    (["--shift", "0"], "shift must be a number above 0, not 0"),
+    (["--shift", "-2"], "shift must be a number above 0, not -2"),
     (["--preset", "turbo"], "unknown sampler preset 'turbo'; choose from lab, fast"),
     (["--grid", "fitted", "--guide", "zero-star"], "a fitted grid is fitted without zero-init"),
     (["--solver", "rk4"], "--solver: unknown solver 'rk4'"),

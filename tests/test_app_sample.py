@@ -287,7 +287,9 @@ async def test_interval_guidance_generates_and_the_status_counts_its_nfe(
         await pilot.pause()
         params = app.screen.query_one("#params")
         assert params.placeholder == "start=0.2,end=0.8"  # the method's defaults
-        grid = await _generate(pilot, app, params="start=0.1,end=0.9", guidance="1,3", steps="4", **{"per-row": "2"})
+        grid = await _generate(
+            pilot, app, params="start=0.1,end=0.9", guidance="1,3", steps="4", **{"per-row": "2"}
+        )
         screen = app.screen
         assert isinstance(screen, SampleScreen) and screen.result is not None
         assert len(grid.panels) == 2 and screen.result.pixels[1].shape == (2, 32, 32)

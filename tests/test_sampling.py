@@ -121,7 +121,7 @@ def test_evaluations_leave_out_the_skipped_steps() -> None:
     assert Sampler(steps=2, guide=ZeroStar(zero_steps=5)).evaluations() == 0
     assert Sampler(steps=10, guide=ZeroStar(zero_steps=0)).evaluations() == 10
     assert Sampler(solver="heun", steps=5, guide=Interval()).evaluations() == 10
-    assert SAMPLERS["fast"].evaluations() == 8
+    assert SAMPLERS["fast"].evaluations() == 12
 
 
 @pytest.mark.parametrize(

@@ -89,7 +89,7 @@ GUIDE_HELP = (
     "interval:start=0.2,end=0.8 (CFG only for t in [start, end]) · zero-star:zero_steps=1 (CFG-Zero*) · "
     "apg:eta=0,rescale=inf,momentum=0 (adaptive projected guidance) · auto:checkpoint=FILE "
     "(autoguidance by a weaker snapshot; default: the bundled guide, or the run's snapshot at a tenth "
-    "of the step)."
+    "of the step; it wants w near 1.5-2)."
 )
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from core.checkpoint import load_checkpoint, read_metadata
+from core.checkpoint import CheckpointError, load_checkpoint, read_metadata
 from core.grids import (
     DIGITS,
     check_grid,
@@ -31,7 +31,7 @@ from core.grids import (
 from core.guidance import CFG, Auto, Calls, Guidance, GuidedField, VelocityFn
 from core.path import GaussianPath
 from core.runs import RunDir, RunError
-from core.solvers import EVALS_PER_STEP, Callback, check_solver, check_steps, integrate, make_step
+from core.solvers import EVALS_PER_STEP, Callback, Step, check_solver, check_steps, integrate, make_step
 from core.unet import UNet
 
 
@@ -130,7 +130,9 @@ def generate(
         model.train(was_training)
 
 
-def _integrate_skipping(f, x0: Tensor, grid: Tensor, step, skip: int, callback: Callback | None) -> Tensor:
+def _integrate_skipping(
+    f: VelocityFn, x0: Tensor, grid: Tensor, step: Step, skip: int, callback: Callback | None
+) -> Tensor:
     """:func:`integrate` over ``grid[skip:]``: zero velocity over the first ``skip`` intervals."""
     skip = min(skip, len(grid) - 1)
     if callback is None:
@@ -172,7 +174,10 @@ def resolve_grid(
         return shifted_grid(sampler.steps, sampler.shift)
     store = grid_store_path(checkpoint) if checkpoint is not None else None
     key = grid_key(sampler.solver, sampler.steps, sampler.guide.describe(), FIT_GUIDANCE)
-    stored = load_grids(store) if store is not None else {}
+    try:
+        stored = load_grids(store) if store is not None else {}
+    except ValueError as error:  # a damaged store beside the weights: refused like a damaged checkpoint
+        raise CheckpointError(str(error)) from None
     if key in stored:
         return torch.tensor(stored[key])
     grid, report = fitted_grid(model, sampler, log=log)
@@ -206,9 +211,7 @@ def fitted_grid(
         fresh = _fresh_each_solve(field_)
         grid = fit_grid(fresh, x0, target, sampler.solver, sampler.steps, FIT_ITERATIONS, FIT_LR, log=log)
         uniform = uniform_grid(sampler.steps)
-        before, after = (
-            grid_error(field_, x0, target, g.to(device), sampler.solver) for g in (uniform, grid)
-        )
+        before, after = (grid_error(fresh, x0, target, g.to(device), sampler.solver) for g in (uniform, grid))
     finally:
         model.train(was_training)
         for p, flag in zip(model.parameters(), needs_grad, strict=True):

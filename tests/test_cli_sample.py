@@ -463,3 +463,26 @@ def test_bad_sampler_options_are_one_line_and_write_nothing(
     assert code == 2 and len(lines) == 1 and lines[0].startswith("cfg-tui: error:"), err
     assert message in lines[0] and out == ""
     assert sorted(tmp_path.iterdir()) == before  # no samples, no grid store
+
+
+def test_a_damaged_grid_store_is_one_line_and_left_alone(
+    tmp_path: Path, checkpoint: Path, capsys: pytest.CaptureFixture
+) -> None:
+    store = checkpoint.with_suffix(".grids.json")
+    store.write_text("{not json")
+    out = tmp_path / "s.npz"
+    code, _, err = invoke(
+        capsys,
+        "sample",
+        "--checkpoint",
+        str(checkpoint),
+        "--grid",
+        "fitted",
+        "--steps",
+        "2",
+        "--npz",
+        str(out),
+    )
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert store.name in err and "not JSON" in err
+    assert store.read_text() == "{not json" and not out.exists()  # not refitted over, nothing written

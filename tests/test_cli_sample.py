@@ -277,7 +277,16 @@ def test_interval_guidance_is_cfg_over_its_whole_interval_only(
 def test_presets_are_their_samplers_and_options_replace_their_settings(
     tmp_path: Path, checkpoint: Path, capsys: pytest.CaptureFixture
 ) -> None:
-    from core.sampling import SAMPLERS
+    from core.grids import grid_key, grid_store_path, save_grid
+    from core.sampling import FIT_GUIDANCE, SAMPLERS
+
+    # Stored grids, so that no grid is fitted here (fitting has its own test, and costs 20 s).
+    preset = SAMPLERS["fast"]
+    for steps in (preset.steps, 2):
+        key = grid_key(preset.solver, steps, preset.guide.describe(), FIT_GUIDANCE)
+        save_grid(
+            grid_store_path(checkpoint), key, [0.0, *((i / steps) ** 0.8 for i in range(1, steps)), 1.0]
+        )
 
     def images(*args: str) -> np.ndarray:
         return _images(capsys, tmp_path / "s.npz", "--checkpoint", str(checkpoint), *args)

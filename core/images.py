@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
+from PIL.PngImagePlugin import PngInfo
 from torch import Tensor
 
 from core.files import atomic_write_bytes
@@ -70,10 +71,14 @@ def grid_figure(
     return fig
 
 
-def save_png(image: Image.Image, path: str | os.PathLike) -> Path:
-    """Write ``image`` as PNG atomically; raises OSError when the path is not writable."""
+def save_png(image: Image.Image, path: str | os.PathLike, text: dict[str, str] | None = None) -> Path:
+    """Write ``image`` as PNG atomically, with ``text`` as tEXt chunks (how the image was made: any
+    PNG reader shows them, e.g. ``identify -verbose``); raises OSError when the path is not writable."""
+    info = PngInfo()
+    for key, value in (text or {}).items():
+        info.add_text(key, value)
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
+    image.save(buffer, format="PNG", pnginfo=info)
     return atomic_write_bytes(path, buffer.getvalue())
 
 

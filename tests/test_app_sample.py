@@ -138,7 +138,15 @@ async def test_export_writes_png_and_npz(small_checkpoint: Path, tmp_path: Path)
         (tmp_path / "out").mkdir()
         await pilot.press("enter")
         await pilot.pause()
-        assert Image.open(tmp_path / "out" / "grid.png").width > 0
+        png = Image.open(tmp_path / "out" / "grid.png")
+        assert png.width > 0
+        # The PNG records how it was made: the equivalent command line, with the fields' sampler.
+        assert png.text["Software"] == "cfg-tui"
+        assert png.text["Comment"].startswith("cfg-tui sample --checkpoint small.safetensors --digits 0,1,2,")
+        assert (
+            "--guidance 1,3 --per-class 2 --seed 0 --solver midpoint --steps 2 --grid uniform"
+            in png.text["Comment"]
+        )
         saved = np.load(tmp_path / "out" / "grid.npz")
         assert saved["images"].shape == (2 * 10 * 2, 1, 32, 32) and saved["guidance"].tolist()[-1] == 3.0
         assert any("wrote" in n.message and "grid.png" in n.message for n in app._notifications)

@@ -495,3 +495,25 @@ def test_a_damaged_grid_store_is_one_line_and_left_alone(
     assert code == 2 and len(err.strip().splitlines()) == 1
     assert store.name in err and "not JSON" in err
     assert store.read_text() == "{not json" and not out.exists()  # not refitted over, nothing written
+
+
+def test_the_png_records_the_command_that_makes_it_again(
+    tmp_path: Path, checkpoint: Path, capsys: pytest.CaptureFixture
+) -> None:
+    import shlex
+
+    from PIL import Image
+
+    png, first, again = tmp_path / "grid.png", tmp_path / "first.npz", tmp_path / "again.npz"
+    made = ["sample", "--checkpoint", str(checkpoint), "--digits", "1,null", "--per-class", "2",
+            "--guidance", "1,3", "--steps", "3", "--seed", "4", "--guide", "interval:start=0.3,end=0.9",
+            "--out", str(png), "--npz", str(first)]  # fmt: skip
+    code, _, err = invoke(capsys, *made)
+    assert code == 0, err
+    text = Image.open(png).text
+    assert text["Software"] == "cfg-tui"
+    command = shlex.split(text["Comment"])
+    assert command[:2] == ["cfg-tui", "sample"] and "--guide" in command
+    code, _, err = invoke(capsys, *command[1:], "--npz", str(again))
+    assert code == 0, err
+    assert np.array_equal(np.load(first)["images"], np.load(again)["images"])

@@ -2,12 +2,40 @@
 
 from __future__ import annotations
 
+import shlex
 import time
+from collections.abc import Sequence
 from dataclasses import astuple, dataclass
+from pathlib import Path
 
 from core.runs import RunDir, RunError
+from core.sampling import Sampler
 
 NONE = "-"
+
+
+def sample_command(
+    checkpoint: Path,
+    rows: Sequence[str],
+    scales: Sequence[float],
+    per_class: int,
+    seed: int,
+    sampler: Sampler,
+) -> str:
+    """The ``cfg-tui sample`` command line that makes these samples again (stored in exported PNGs)."""
+    args = ["cfg-tui", "sample", "--checkpoint", str(checkpoint), "--digits", ",".join(rows),
+            "--guidance", ",".join(f"{w:g}" for w in scales), "--per-class", str(per_class),
+            "--seed", str(seed), "--solver", sampler.solver, "--steps", str(sampler.steps),
+            "--grid", sampler.grid, "--shift", f"{sampler.shift:g}",
+            "--guide", sampler.guide.describe()]  # fmt: skip
+    if sampler.solver == "sde":
+        args += ["--noise", f"{sampler.noise:g}"]
+    return shlex.join(args)
+
+
+def png_record(command: str) -> dict[str, str]:
+    """The text chunks of an exported PNG: what made it."""
+    return {"Software": "cfg-tui", "Comment": command}
 
 
 def format_duration(seconds: float) -> str:

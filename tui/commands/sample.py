@@ -38,6 +38,7 @@ from tui.commands.common import (
     parse_labels,
     sampler_options,
 )
+from tui.format import png_record, sample_command
 
 
 def sample(
@@ -85,7 +86,8 @@ def sample(
     panels = [(w, _generate(model, batch, w, sampler, time_grid, seed)) for w in scales]
     if out is not None:
         figure = grid_figure([(guidance_title(w), images) for w, images in panels], rows)
-        typer.echo(f"wrote {save_png(figure, out)}", err=True)
+        command = sample_command(weights, rows, scales, per_class, seed, sampler)
+        typer.echo(f"wrote {save_png(figure, out, png_record(command))}", err=True)
     if npz is not None:
         arrays = [(w, images.numpy()) for w, images in panels]
         typer.echo(f"wrote {save_samples_npz(npz, arrays, batch.numpy())}", err=True)

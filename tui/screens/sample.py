@@ -26,6 +26,7 @@ from core.sampling import SAMPLERS, Sampler, build_sampler, resolve_grid, with_g
 from core.sampling import sample as sample_images
 from core.solvers import SOLVERS, Trajectory
 from core.unet import UNet
+from tui.format import png_record, sample_command
 from tui.parse import parse_floats, parse_int
 from tui.screens.base import AppScreen
 from tui.screens.export import ExportChoice, ExportScreen
@@ -451,7 +452,8 @@ def write_export(result: SampleResult, choice: ExportChoice) -> list[Path]:
     rows = row_names(result.labels, result.null_label)
     scales = request.scales
     panels = [(guidance_title(w), torch.from_numpy(x)) for w, x in zip(scales, result.images, strict=True)]
-    written = [save_png(grid_figure(panels, rows), choice.png)]
+    command = sample_command(request.checkpoint, rows, scales, request.per_row, request.seed, request.sampler)
+    written = [save_png(grid_figure(panels, rows), choice.png, png_record(command))]
     if choice.npz is not None:
         labels = np.repeat(np.asarray(result.labels), request.per_row)
         written.append(save_samples_npz(choice.npz, list(zip(scales, result.images, strict=True)), labels))

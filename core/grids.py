@@ -43,6 +43,14 @@ def check_grid(name: str) -> str:
     return name
 
 
+def check_shift(shift: float) -> float:
+    """``shift`` if it is a shift of :func:`shifted_grid` (a finite number above 0), else a one-line
+    ValueError."""
+    if not (math.isfinite(shift) and shift > 0):
+        raise ValueError(f"the grid's shift must be a number above 0, not {shift:g}")
+    return shift
+
+
 # --- closed-form grids ---------------------------------------------------------------------------
 
 
@@ -61,8 +69,7 @@ def shifted_grid(steps: int, shift: float = 3.0, device: torch.device | str | No
     s > 1 crowds the steps towards the noise end (t = 0), s < 1 towards the data end.
     The t form is used because it keeps t = 0, t = 1 and (for s = 1) every point exact.
     """
-    if not (math.isfinite(shift) and shift > 0):
-        raise ValueError(f"the time shift must be a positive number, not {shift}")
+    check_shift(shift)
     t = uniform_grid(steps).double()
     return (t / (1.0 + (shift - 1.0) * (1.0 - t))).float().to(device)
 

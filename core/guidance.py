@@ -10,7 +10,7 @@ dataclass of its parameters; the guidance scale w is given with the labels when 
 conditional field (one network row per sample), which is what "no guidance" means for each.
 
 Network work is counted in rows: :class:`Network` adds the batch size of every call, so
-``field.nfe`` is the number of network evaluations per sample actually spent. The conditional and
+:attr:`Calls.nfe` is the number of network evaluations per sample actually spent. The conditional and
 null rows go through the network as one batch (the same computation as the lab's two calls when
 BatchNorm uses its running statistics), and rows labelled ∅ are not duplicated.
 """
@@ -126,19 +126,15 @@ class GuidedField:
     w: float
     path: GaussianPath
     state: dict[str, Any] = field(default_factory=dict)
-    """What a method carries from one call to the next (APG's momentum)."""
+    """What a method carries from one call to the next (APG's momentum, auto's guide network)."""
 
     def __call__(self, x: Tensor, t: Tensor) -> Tensor:
         if self.w == 1.0:
             return self.net.cond(x, t)
         return self.method.velocity(self, x, t)
 
-    @property
-    def nfe(self) -> float:
-        return self.net.counter.nfe
 
-
-def _scalar_time(t: Tensor) -> float:
+def scalar_time(t: Tensor) -> float:
     """The batch's common time (the solvers give every row the same t)."""
     return float(t.detach().reshape(-1)[0])
 
@@ -188,7 +184,7 @@ class Interval(Guidance):
             )
 
     def velocity(self, f: GuidedField, x: Tensor, t: Tensor) -> Tensor:
-        t_now = _scalar_time(t)  # grid times are float32: 0.8 is 0.8000000119
+        t_now = scalar_time(t)  # grid times are float32: 0.8 is 0.8000000119
         if self.start - 1e-6 <= t_now <= self.end + 1e-6:
             return CFG().velocity(f, x, t)
         return f.net.cond(x, t)
@@ -291,8 +287,9 @@ class Auto(Guidance):
     def velocity(self, f: GuidedField, x: Tensor, t: Tensor) -> Tensor:
         if self.guide is None:
             raise ValueError("auto guidance needs a guide model (an earlier snapshot of the run)")
-        guide = Network(self.guide, f.net.y, f.net.null_label, f.net.counter)
-        u_guide = guide.cond(x, t)
+        if "guide" not in f.state:  # once per field: Network finds the conditional rows with a sync
+            f.state["guide"] = Network(self.guide, f.net.y, f.net.null_label, f.net.counter)
+        u_guide = f.state["guide"].cond(x, t)
         return torch.lerp(u_guide, f.net.cond(x, t), f.w)
 
 

@@ -7,8 +7,7 @@ evaluations measured to give the lab's quality (see :data:`SAMPLERS`).
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from core.checkpoint import CheckpointError, load_checkpoint, read_metadata
 from core.grids import (
     DIGITS,
     check_grid,
+    check_shift,
     fit_grid,
     grid_error,
     grid_key,
@@ -28,7 +28,7 @@ from core.grids import (
     shifted_grid,
     uniform_grid,
 )
-from core.guidance import CFG, Auto, Calls, Guidance, GuidedField, VelocityFn
+from core.guidance import CFG, Auto, Calls, Guidance, GuidedField, VelocityFn, scalar_time
 from core.path import GaussianPath
 from core.runs import RunDir, RunError
 from core.solvers import EVALS_PER_STEP, Callback, Step, check_solver, check_steps, integrate, make_step
@@ -52,6 +52,7 @@ class Sampler:
         check_solver(self.solver)
         check_steps(self.steps)
         check_grid(self.grid)
+        check_shift(self.shift)
         if self.grid == "fitted" and self.solver == "sde":
             raise ValueError("a time grid is fitted for an ODE solver (euler, heun, midpoint), not sde")
         if self.grid == "fitted" and self.guide.zero_steps:
@@ -233,10 +234,17 @@ def build_sampler(
     ValueError for an unknown preset or a bad setting."""
     if preset not in SAMPLERS:
         raise ValueError(f"unknown sampler preset {preset!r}; choose from {', '.join(SAMPLERS)}")
-    if shift is not None and not (math.isfinite(shift) and shift > 0):
-        raise ValueError(f"the grid's shift must be a number above 0, not {shift:g}")
     changes = {"solver": solver, "steps": steps, "grid": grid, "shift": shift, "guide": guide, "noise": noise}
     return replace(SAMPLERS[preset], **{k: v for k, v in changes.items() if v is not None})
+
+
+def with_guide_models(
+    samplers: Sequence[Sampler], weights: Path, device: torch.device | str
+) -> list[Sampler]:
+    """The samplers ready to sample ``weights``: each ``auto`` method's guide model loaded, once
+    per distinct method (:func:`with_guide_model`)."""
+    guides = {g: with_guide_model(g, weights, device) for g in dict.fromkeys(s.guide for s in samplers)}
+    return [replace(s, guide=guides[s.guide]) for s in samplers]
 
 
 def with_guide_model(guide: Guidance, weights: Path, device: torch.device | str) -> Guidance:
@@ -257,7 +265,7 @@ bundled model's recipe, step 250 of 3,500 guided best of the steps 250-1,500 tri
 def default_guide_file(weights: Path) -> Path:
     """The weaker model ``auto`` guides with when none is named: for the bundled model the bundled
     guide, for a run's weights the run's last snapshot at or before :data:`GUIDE_SHARE` of their
-    step (else its first snapshot). A one-line ValueError where there is none."""
+    step (else its first snapshot). A one-line :class:`RunError` where there is none."""
     from core.assets import BUNDLED_GUIDE, BUNDLED_MODEL
 
     if weights.resolve() == BUNDLED_MODEL.resolve():
@@ -286,7 +294,7 @@ def _fresh_each_solve(f: GuidedField) -> VelocityFn:
     """``f`` with its carried state (APG's momentum) cleared at t = 0, where every solve starts."""
 
     def field_(x: Tensor, t: Tensor) -> Tensor:
-        if float(t.detach().reshape(-1)[0]) == 0.0:
+        if scalar_time(t) == 0.0:
             f.state.clear()
         return f(x, t)
 

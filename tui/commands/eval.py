@@ -7,7 +7,6 @@ import io
 import json
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -41,7 +40,7 @@ from core.metrics import (
     train_classifier,
 )
 from core.runs import checkpoint_file
-from core.sampling import Sampler, resolve_grid, with_guide_model
+from core.sampling import Sampler, resolve_grid, with_guide_models
 from core.settings import resolve_device
 from core.solvers import SOLVERS
 from core.unet import UNet
@@ -103,8 +102,8 @@ def _model_and_cells(
     auto's guide model loaded."""
     weights = checkpoint_file(checkpoint)
     model, _ = load_checkpoint(weights, device)
-    cells = [replace(c, guide=with_guide_model(c.guide, weights, device)) for c in cells]
-    return model, lambda sampler: resolve_grid(sampler, model, weights, log=log), cells
+    grid_of = lambda sampler: resolve_grid(sampler, model, weights, log=log)  # noqa: E731
+    return model, grid_of, with_guide_models(cells, weights, device)
 
 
 def _report(rows: list[dict], title: str, as_json: bool, out: Path | None) -> None:
@@ -169,9 +168,9 @@ def evaluate(
     if samples is not None:
         rows.append(score(classifier_model, reference, samples.name, images[digits], labels[digits]))
     else:
-        model, weights, cells = _model_and_cells(checkpoint, torch_device, cells)
+        model, grid_of, cells = _model_and_cells(checkpoint, torch_device, cells)
         for seed in seed_list:
-            rows += sweep(model, classifier_model, reference, scales, cells, per_class, seed, grid_of=weights)
+            rows += sweep(model, classifier_model, reference, scales, cells, per_class, seed, grid_of=grid_of)
     _report(rows, "against the 10,000 MNIST test images; ± is one standard error", as_json, out)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -21,7 +20,7 @@ from core.images import (
     to_uint8,
 )
 from core.runs import checkpoint_file, snapshot_file
-from core.sampling import Sampler, resolve_grid, with_guide_model
+from core.sampling import Sampler, resolve_grid, with_guide_models
 from core.sampling import sample as sample_images
 from core.settings import resolve_device
 from core.solvers import SOLVERS
@@ -75,7 +74,7 @@ def sample(
     torch_device = resolve_device(device)
     weights = checkpoint_file(checkpoint) if step is None else _snapshot(checkpoint, step)
     model, _ = load_checkpoint(weights, torch_device)
-    sampler = replace(sampler, guide=with_guide_model(sampler.guide, weights, torch_device))
+    (sampler,) = with_guide_models([sampler], weights, torch_device)
     time_grid = resolve_grid(sampler, model, weights, log=log)
     labels = torch.tensor(parse_labels(digits, model.config.num_classes))
     rows = row_names(labels.tolist(), model.config.null_label)

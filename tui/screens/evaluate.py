@@ -4,7 +4,7 @@ Several guidance methods, one row each per w, is how it compares methods."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from rich.text import Text
@@ -23,7 +23,7 @@ from core.evaluation import load_yardstick, samplers, sweep
 from core.grids import GRIDS
 from core.guidance import Guidance, parse_guidance
 from core.runs import checkpoint_file
-from core.sampling import Sampler, resolve_grid, with_guide_model
+from core.sampling import Sampler, resolve_grid, with_guide_models
 from core.solvers import check_solver, check_steps
 from core.unet import UNet
 from tui.format import EVAL_COLUMNS, eval_cells, with_spread
@@ -195,7 +195,7 @@ class EvaluateScreen(AppScreen):
         weights = checkpoint_file(request.checkpoint)
         model, _ = load_checkpoint(weights)
         device = next(model.parameters()).device
-        cells = [replace(c, guide=with_guide_model(c.guide, weights, device)) for c in request.cells]
+        cells = with_guide_models(request.cells, weights, device)
         log = lambda line: self.post_message(EvalStatus(line))  # noqa: E731
         grids = {cell: resolve_grid(cell, model, weights, log=log) for cell in dict.fromkeys(cells)}
         self.post_message(EvalStatus(running_text(request)))

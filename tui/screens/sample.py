@@ -4,7 +4,7 @@ guidance method), generate in a worker, see and export the grid."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +22,7 @@ from core.grids import GRIDS
 from core.guidance import METHODS, Calls, Guidance, parameters, parse_guidance
 from core.images import grid_figure, guidance_title, row_names, save_png, save_samples_npz, to_uint8
 from core.runs import checkpoint_file
-from core.sampling import SAMPLERS, Sampler, build_sampler, resolve_grid, with_guide_model
+from core.sampling import SAMPLERS, Sampler, build_sampler, resolve_grid, with_guide_models
 from core.sampling import sample as sample_images
 from core.solvers import SOLVERS, Trajectory
 from core.unet import UNet
@@ -325,7 +325,7 @@ class SampleScreen(AppScreen):
         """The sampler with auto's guide model loaded, and its time grid (a fitted grid is read from
         beside the weights, or fitted once and stored there: its lines go to the status line)."""
         device = next(model.parameters()).device
-        sampler = replace(request.sampler, guide=with_guide_model(request.sampler.guide, weights, device))
+        (sampler,) = with_guide_models([request.sampler], weights, device)
         grid = resolve_grid(sampler, model, weights, log=lambda line: self.post_message(SampleStatus(line)))
         if sampler.grid == "fitted":
             self.post_message(SampleStatus(generating_text(request)))

@@ -41,6 +41,14 @@ def run_config(steps: int = 50, batch_size: int = 16) -> RunConfig:
     return RunConfig("cpu", TINY, TrainConfig(steps, batch_size), DataInfo("mnist", "", 64, "0" * 64))
 
 
+@pytest.fixture(autouse=True)
+def private_config(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test remembers the app's settings in a file of its own, never in the user's."""
+    path = tmp_path_factory.mktemp("config") / "settings.toml"
+    monkeypatch.setenv("CFG_TUI_CONFIG", str(path))
+    return path
+
+
 @pytest.fixture
 def tiny_config() -> UNetConfig:
     return TINY

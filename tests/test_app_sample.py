@@ -79,7 +79,7 @@ async def test_generate_shows_the_samples_as_half_blocks(small_checkpoint: Path,
             if key != "2":
                 await pilot.press(key)
         await pilot.press("n")
-        grid = await _generate(pilot, app, steps="3", guidance="0,4", **{"per-row": "1"})
+        grid = await _generate(pilot, app, steps="3", guidance="0,4", **{"per-class": "1"})
         screen = app.screen
         assert isinstance(screen, SampleScreen) and screen.result is not None
         assert len(grid.panels) == 2 and grid.row_labels == ["2", "null"]
@@ -111,7 +111,7 @@ async def test_generate_shows_the_samples_as_half_blocks(small_checkpoint: Path,
 async def test_trajectory_plays_from_noise(small_checkpoint: Path, tmp_path: Path) -> None:
     app = _app(small_checkpoint, tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
-        grid = await _generate(pilot, app, steps="10", guidance="3", **{"per-row": "1"})
+        grid = await _generate(pilot, app, steps="10", guidance="3", **{"per-class": "1"})
         frames = grid.panels[0].frames
         assert frames is not None and len(frames) == 11  # every step of 10, and the start
         assert np.array_equal(frames[-1], grid.panels[0].images)
@@ -130,7 +130,7 @@ async def test_trajectory_plays_from_noise(small_checkpoint: Path, tmp_path: Pat
 async def test_export_writes_png_and_npz(small_checkpoint: Path, tmp_path: Path) -> None:
     app = _app(small_checkpoint, tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
-        await _generate(pilot, app, steps="2", guidance="1,3", **{"per-row": "2"})
+        await _generate(pilot, app, steps="2", guidance="1,3", **{"per-class": "2"})
         await pilot.press("ctrl+e")
         await pilot.pause()
         assert isinstance(app.screen, ExportScreen)
@@ -191,16 +191,16 @@ def test_mosaic_layout() -> None:
 
 @pytest.mark.asyncio
 async def test_a_model_of_two_classes_samples_with_its_own_picker(tmp_path: Path) -> None:
-    """TINY has 2 classes (and 16-pixel images): the picker offers 0, 1 and ∅, and generating works."""
+    """TINY has 2 classes (and 16-pixel images): the picker offers 0, 1 and null, and generating works."""
     save_checkpoint(tmp_path / "two.safetensors", new_model(TINY, seed=0).eval())
     app = CfgTuiApp(AppSettings(runs_folder=tmp_path / "runs", checkpoint=tmp_path / "two.safetensors"))
     async with app.run_test(size=(80, 24)) as pilot:
         picker = app.screen.query_one(DigitPicker)
         assert picker.num_classes == 2 and picker.labels() == [0, 1]
-        assert picker.render().plain.split() == ["0", "1", "∅"]
+        assert picker.render().plain.split() == ["0", "1", "null"]
         await pilot.press("5", "n")  # a digit the model does not know is ignored; null is its label 2
         assert picker.labels() == [0, 1, 2]
-        grid = await _generate(pilot, app, steps="2", guidance="3", **{"per-row": "2"})
+        grid = await _generate(pilot, app, steps="2", guidance="3", **{"per-class": "2"})
         screen = app.screen
         assert isinstance(screen, SampleScreen) and screen.result is not None
         assert screen.result.labels == (0, 1, 2) and grid.row_labels == ["0", "1", "null"]
@@ -296,7 +296,7 @@ async def test_interval_guidance_generates_and_the_status_counts_its_nfe(
         params = app.screen.query_one("#params")
         assert params.placeholder == "start=0.2,end=0.8"  # the method's defaults
         grid = await _generate(
-            pilot, app, params="start=0.1,end=0.9", guidance="1,3", steps="4", **{"per-row": "2"}
+            pilot, app, params="start=0.1,end=0.9", guidance="1,3", steps="4", **{"per-class": "2"}
         )
         screen = app.screen
         assert isinstance(screen, SampleScreen) and screen.result is not None
@@ -353,7 +353,7 @@ async def test_auto_guidance_needs_a_weaker_model_and_samples_with_one(
     app = _app(small_checkpoint, tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
         await _keep_digits(pilot, "7")
-        await _fill(app, method="auto", guidance="3", **{"per-row": "1"})
+        await _fill(app, method="auto", guidance="3", **{"per-class": "1"})
         await pilot.pause()
         assert app.screen.query_one("#params").placeholder == "checkpoint=FILE"
         await pilot.press("ctrl+g")
@@ -388,7 +388,7 @@ async def test_a_fitted_grid_is_read_from_beside_the_weights(
         await _keep_digits(pilot, "5")
         await _fill(app, method="interval", **{"time-grid": "fitted"})
         await pilot.pause()
-        await _generate(pilot, app, guidance="3", steps="4", **{"per-row": "1", "time-grid": "fitted"})
+        await _generate(pilot, app, guidance="3", steps="4", **{"per-class": "1", "time-grid": "fitted"})
         screen = app.screen
         assert isinstance(screen, SampleScreen) and screen.result is not None
         assert screen.result.nfe == [9.0]  # t = 0, .01, …, .06 one row each; t = .53 two

@@ -2,12 +2,12 @@
 
 from textual.binding import Binding
 
-from tui.app import CfgTuiApp
+from tui.app import CfgTuiApp, screen_classes
 from tui.screens.help import help_markdown, key_rows
 
 
 def test_every_binding_of_the_app_and_its_screens_is_in_the_help() -> None:
-    screens = {name: [*mode.BINDINGS, *mode.HELP_KEYS] for name, mode in CfgTuiApp.MODES.items()}
+    screens = {name: [*mode.BINDINGS, *mode.HELP_KEYS] for name, mode in screen_classes().items()}
     text = help_markdown(CfgTuiApp.BINDINGS, screens)
     for bindings in [CfgTuiApp.BINDINGS, *screens.values()]:
         for binding in Binding.make_bindings(bindings):

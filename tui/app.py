@@ -1,23 +1,44 @@
-"""The cfg-tui terminal app: Sample, Train and Evaluate screens over ``core`` and run directories."""
+"""The cfg-tui terminal app: Sample, Train and Evaluate screens over ``core`` and run directories.
+
+The screens import torch (seconds); this module does not, so the app paints at once (a start screen)
+and imports them in a worker, then shows the Sample screen.
+"""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable
+from importlib import import_module
 from pathlib import Path
 
+from textual import on
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
+from textual.worker import Worker, WorkerState
 
 from tui.screens.base import AppScreen
-from tui.screens.evaluate import EvaluateScreen
 from tui.screens.help import HelpScreen
-from tui.screens.sample import SampleScreen
-from tui.screens.train import TrainScreen
+from tui.screens.start import StartScreen
 from tui.settings import AppSettings
 
 METRICS = "accuracy, Fréchet distance, diversity"
 TRAINING_GOES_ON = "training goes on in its own process"
+SCREENS = {
+    "sample": ("tui.screens.sample", "SampleScreen"),
+    "train": ("tui.screens.train", "TrainScreen"),
+    "evaluate": ("tui.screens.evaluate", "EvaluateScreen"),
+}
+"""The app's modes: module and class of each screen, imported once torch may be."""
+
+
+def slow_imports_pending() -> bool:
+    """Is importing the screens slow (torch not imported yet)? Else they are imported at once."""
+    return "torch" not in sys.modules
+
+
+def screen_classes() -> dict[str, type[AppScreen]]:
+    return {mode: getattr(import_module(module), name) for mode, (module, name) in SCREENS.items()}
 
 
 class CfgTuiApp(App[None]):
@@ -25,8 +46,6 @@ class CfgTuiApp(App[None]):
 
     TITLE = "cfg-tui"
     CSS_PATH = "cfg_tui.tcss"
-    MODES = {"train": TrainScreen, "sample": SampleScreen, "evaluate": EvaluateScreen}
-    DEFAULT_MODE = "sample"
     # The tooltips are the help screen's words (tui/screens/help.py makes it from the bindings).
     BINDINGS = [
         Binding("ctrl+t", "switch_mode('train')", "Train", priority=True, tooltip="Train screen"),
@@ -34,25 +53,65 @@ class CfgTuiApp(App[None]):
         Binding("ctrl+n", "switch_mode('evaluate')", "Eval", priority=True, tooltip=f"Evaluate: {METRICS}"),
         Binding("f1", "help", "Help", tooltip="this help"),
         Binding("question_mark", "help", "Help", show=False, tooltip="this help"),
-        # Not in the footer, to leave room at 80 columns; the help screen lists it.
-        Binding("ctrl+q", "quit", "Quit", priority=True, show=False, tooltip=f"quit ({TRAINING_GOES_ON})"),
+        Binding("ctrl+q", "quit", "Quit", priority=True, tooltip=f"quit ({TRAINING_GOES_ON})"),
     ]  # fmt: skip
 
     def __init__(self, settings: AppSettings | None = None) -> None:
         super().__init__()
         self.settings = settings or AppSettings()
+        self.screen_types: dict[str, type[AppScreen]] = {}
+
+    def get_default_screen(self) -> Screen:
+        return StartScreen()
+
+    def on_mount(self) -> None:
+        if slow_imports_pending():
+            self.run_worker(screen_classes, name="Loading", thread=True, exit_on_error=False)
+        else:  # nothing slow left to import (tests, or a second app)
+            self._install_screens(screen_classes())
+
+    @on(Worker.StateChanged)
+    def _loaded(self, event: Worker.StateChanged) -> None:
+        if event.worker.name != "Loading":
+            return
+        if event.state is WorkerState.SUCCESS:
+            self._install_screens(event.worker.result)
+        elif event.state is WorkerState.ERROR and isinstance(self.screen, StartScreen):
+            self.screen.failed(f"{type(event.worker.error).__name__}: {event.worker.error}")
+
+    def _install_screens(self, screens: dict[str, type[AppScreen]]) -> None:
+        self.screen_types = screens
+        for mode, screen in screens.items():
+            self.add_mode(mode, screen)
+        self.switch_mode("sample")
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Hide the key of the screen already shown (it would do nothing), leaving room in the footer."""
-        return not (action == "switch_mode" and bool(parameters) and parameters[0] == self.current_mode)
+        """Hide the key of the screen already shown (it would do nothing), leaving room in the
+        footer, and the screens' keys until they are loaded."""
+        if action == "switch_mode" and parameters:
+            return parameters[0] in self.screen_types and parameters[0] != self.current_mode
+        return True
+
+    async def action_quit(self) -> None:
+        """Say so at once: a generation in progress ends at its next step, which can take a moment."""
+        self.notify("quitting…", timeout=30)
+        for mode in self.screen_types:
+            for screen in self.get_screen_stack(mode) if mode in self._screen_stacks else []:
+                if isinstance(screen, AppScreen):
+                    screen.before_quit()
+        for worker in self.workers:
+            worker.cancel()
+        self.call_after_refresh(self.exit)
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
-            screens = {name: [*mode.BINDINGS, *mode.HELP_KEYS] for name, mode in self.MODES.items()}
+            screens = {name: [*mode.BINDINGS, *mode.HELP_KEYS] for name, mode in self.screen_types.items()}
             self.push_screen(HelpScreen(self.BINDINGS, screens))
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
+        if not self.screen_types:
+            return
         yield SystemCommand(
             "Train", "Start, follow and stop training runs", lambda: self.switch_mode("train")
         )
@@ -68,7 +127,8 @@ class CfgTuiApp(App[None]):
 
     def open_in_sample(self, checkpoint: Path) -> None:
         """Switch to the Sample screen with ``checkpoint`` selected (used by the Train screen)."""
+        from tui.screens.sample import SampleScreen  # loaded by now: it is the first screen
+
         self.switch_mode("sample")
-        sample = self.screen
-        if isinstance(sample, SampleScreen):
-            sample.use_checkpoint(checkpoint)
+        if isinstance(self.screen, SampleScreen):
+            self.screen.use_checkpoint(checkpoint)

@@ -68,5 +68,8 @@ class AppScreen(Screen[None]):
         self.notify(one_line(event.worker.error), title=f"{event.worker.name} failed", severity="error")
         self.worker_failed(event.worker)
 
+    def before_quit(self) -> None:
+        """Keep what the next session should start with (the app is about to exit)."""
+
     def worker_failed(self, worker: Worker) -> None:
         """Put the screen back after ``worker`` failed (its error is already shown)."""

@@ -3,6 +3,7 @@ guidance method), generate in a worker, see and export the grid."""
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import Footer, Header, Input, Label, ProgressBar, Select, Static
-from textual.worker import Worker, get_current_worker
+from textual.worker import Worker, WorkerState, get_current_worker
 
 from core.checkpoint import load_checkpoint, read_config
 from core.grids import GRIDS
@@ -26,18 +27,21 @@ from core.sampling import SAMPLERS, Sampler, build_sampler, resolve_grid, with_g
 from core.sampling import sample as sample_images
 from core.solvers import SOLVERS, Trajectory
 from core.unet import UNet
-from tui.format import png_record, sample_command
+from tui.defaults import GUIDANCE, NULL_NAME, PER_CLASS, PER_CLASS_LABEL, SAMPLER_PRESET, SEED
+from tui.format import format_duration, png_record, sample_command
 from tui.parse import parse_floats, parse_int
 from tui.screens.base import AppScreen
 from tui.screens.export import ExportChoice, ExportScreen
+from tui.settings import Remembered
 from tui.widgets.digit_picker import DigitPicker
 from tui.widgets.form import action_button, field
 from tui.widgets.image_grid import GridPanel, ImageGrid
 
 TRAJECTORY_FRAMES = 20
 PLAY_FPS = 8
-DEFAULT_PRESET = "fast"
-"""The screen starts on the fewest network evaluations measured to give the lab's quality."""
+DIGIT_RULE = "toggle a digit (anywhere but in a text field)"
+REMEMBERED = ("guidance", "per-class", "seed", "preset", "solver", "steps", "time-grid", "method", "params")
+"""The fields whose values the next session starts with (the checkpoint comes from the command line)."""
 
 
 def method_params(guide: Guidance) -> str:
@@ -76,7 +80,7 @@ class SampleRequest:
     digits: tuple[int, ...]
     null: bool  # a row of unconditional samples too
     scales: tuple[float, ...]
-    per_row: int
+    per_class: int
     sampler: Sampler  # auto's guide model is loaded in the worker
     seed: int
 
@@ -94,9 +98,9 @@ class SampleResult:
     request: SampleRequest
     labels: tuple[int, ...]  # one per row
     null_label: int
-    images: list[np.ndarray]  # per scale: float32 (rows · per_row, 1, H, W) in [-1, 1]
-    pixels: list[np.ndarray]  # per scale: uint8 (rows · per_row, H, W), as in the PNG
-    frames: list[np.ndarray]  # per scale: uint8 (T, rows · per_row, H, W)
+    images: list[np.ndarray]  # per scale: float32 (rows · per_class, 1, H, W) in [-1, 1]
+    pixels: list[np.ndarray]  # per scale: uint8 (rows · per_class, H, W), as in the PNG
+    frames: list[np.ndarray]  # per scale: uint8 (T, rows · per_class, H, W)
     sampler: str  # what sampled, as Sampler.describe() reads (auto's guide file included)
     nfe: list[float]  # per scale: network evaluations per image, counted
 
@@ -119,6 +123,13 @@ class SampleStatus(Message):
     text: str
 
 
+@dataclass
+class ModelStatus(Message):
+    """The start checkpoint's loading, for the status line unless a generation is using it."""
+
+    text: str
+
+
 class SampleScreen(AppScreen):
     """Generation runs in a thread worker; the UI only ever holds uint8/float32 numpy arrays."""
 
@@ -132,53 +143,62 @@ class SampleScreen(AppScreen):
             priority=True,
             tooltip="switch the sampler preset, fast ↔ lab (fills solver, steps, grid, method)",
         ),
-        Binding("p", "play", "Play", tooltip="play the trajectory from noise to digit"),
-        Binding("left", "turn(-1)", "Prev w", show=False, tooltip="previous guidance panel"),
-        Binding("right", "turn(1)", "Next w", show=False, tooltip="next guidance panel"),
+        Binding("f9", "full_screen", "Full", tooltip="full-screen grid: hide or show the form"),
+        Binding("p", "play", "Play", show=False, tooltip="play the trajectory from noise to digit"),
+        Binding("plus,equals_sign", "zoom(1)", "Zoom in", show=False, tooltip="zoom in (bigger tiles)"),
+        Binding("minus", "zoom(-1)", "Zoom out", show=False, tooltip="zoom out (smaller tiles)"),
+        Binding("left", "turn(-1)", "Prev", show=False, tooltip="previous columns / guidance panel"),
+        Binding("right", "turn(1)", "Next", show=False, tooltip="next columns / guidance panel"),
         Binding("pageup", "page(-1)", "Rows up", show=False, tooltip="previous rows of the grid"),
         Binding("pagedown", "page(1)", "Rows down", show=False, tooltip="next rows of the grid"),
         Binding(
             "escape",
-            "focus_grid",
-            "Leave field",
+            "escape",
+            "Cancel",
             show=False,
-            tooltip="leave a field (digit keys toggle again)",
+            tooltip="cancel the generation; else leave a text field (digit keys toggle again)",
         ),
+        Binding("f5", "reset", "Defaults", show=False, tooltip="reset the form to the defaults"),
         *[
-            Binding(str(d), f"toggle({d})", f"Digit {d}", show=False, tooltip="toggle a digit")
+            Binding(str(d), f"toggle({d})", f"Digit {d}", show=False, tooltip=DIGIT_RULE)
             for d in range(10)
         ],
-        Binding("n", "toggle_null", "Null", show=False, tooltip="toggle null (unconditional samples)"),
+        Binding("n", "toggle_null", "Null", show=False, tooltip=f"toggle {NULL_NAME} (unconditional)"),
     ]
     PALETTE = [
         ("Generate", "Sample the chosen digits at each guidance scale (ctrl+g)", "generate"),
         ("Export", "Write the grid as PNG (and .npz) (ctrl+e)", "export"),
         ("Sampler preset", "Switch between the fast sampler and the lab's (ctrl+l)", "preset"),
         ("Play trajectory", "Watch the samples go from noise to digits (p)", "play"),
+        ("Full-screen grid", "Hide or show the form (f9)", "full_screen"),
+        ("Reset the form", "Back to the defaults, also for the next session (f5)", "reset"),
     ]
 
     def __init__(self) -> None:
         super().__init__()
         self.result: SampleResult | None = None
         self._model: tuple[Path, float, UNet] | None = None
+        self._model_lock = threading.Lock()  # the preload and a generation may both want the model
         self._last_progress = 0.0
+        self._started = 0.0  # when the current generation started (for its ETA)
+        self._generating = ""  # what it makes, for the status line
 
     def compose(self) -> ComposeResult:
         yield Header()
         with Horizontal():
             with Vertical(id="sample-form"):
-                yield Label("digits: keys 0-9, n", classes="form-label")
+                yield Label("digits: keys 0-9, n, or click", classes="form-label")
                 yield DigitPicker(id="digits")
-                yield field("guidance", Input("1,3,5", id="guidance", compact=True)).add_class("gap")
-                yield field("per row", Input("4", id="per-row", compact=True))
-                yield field("seed", Input("0", id="seed", compact=True))
-                yield from self._sampler_fields(SAMPLERS[DEFAULT_PRESET])
+                yield field("guidance", Input(GUIDANCE, id="guidance", compact=True)).add_class("gap")
+                yield field(PER_CLASS_LABEL, Input(str(PER_CLASS), id="per-class", compact=True))
+                yield field("seed", Input(str(SEED), id="seed", compact=True))
+                yield from self._sampler_fields(SAMPLERS[SAMPLER_PRESET])
                 yield Label("checkpoint", classes="form-label")
                 yield Input(str(self.settings.checkpoint), id="checkpoint", compact=True)
                 yield action_button("Generate", "ctrl+g", "generate", id="generate")
-                yield ProgressBar(total=1, show_eta=False, id="progress")
             with Vertical(id="sample-view"):
                 yield ImageGrid(id="grid")
+                yield ProgressBar(total=1, show_eta=False, id="progress")
                 yield Static("", id="sample-status")
         yield Footer(compact=True)
 
@@ -187,7 +207,7 @@ class SampleScreen(AppScreen):
         choose = lambda names, value, id_: Select(  # noqa: E731
             [(n, n) for n in names], value=value, allow_blank=False, id=id_, compact=True
         )
-        yield field("sampler", choose(SAMPLERS, DEFAULT_PRESET, "preset")).add_class("gap")
+        yield field("sampler", choose(SAMPLERS, SAMPLER_PRESET, "preset")).add_class("gap")
         yield field("solver", choose(SOLVERS, sampler.solver, "solver"))
         yield field("steps", Input(str(sampler.steps), id="steps", compact=True))
         yield field("grid", choose(GRIDS, sampler.grid, "time-grid"))
@@ -200,7 +220,63 @@ class SampleScreen(AppScreen):
         self.sub_title = "Sample"
         self.player = self.set_interval(1 / PLAY_FPS, self._next_frame, pause=True)
         self.query_one(DigitPicker).focus()
+        self.query_one(ImageGrid).graphics = self.settings.graphics
         self._offer_classes(self.settings.checkpoint)
+        self.call_after_refresh(self._recall)  # the Selects take their values when mounted
+        self._preload(self.settings.checkpoint)
+
+    # -- remembered between sessions --------------------------------------------------------
+
+    def _recall(self) -> None:
+        """Fill the form as the last session left it; a damaged file is one warning, then the defaults."""
+        try:
+            remembered = Remembered.read(self.settings.config_file)
+        except ValueError as e:
+            self.notify(str(e), title="Settings", severity="warning")
+            return
+        self._apply(remembered)
+
+    def _apply(self, remembered: Remembered) -> None:
+        """Set each remembered field; a value a Select does not offer (an old or edited file) is
+        skipped."""
+        with self.prevent(Select.Changed):  # the preset would refill the fields after this
+            for id_ in REMEMBERED:
+                if id_ not in remembered.fields:
+                    continue
+                widget = self.query_one(f"#{id_}", Input | Select)
+                value = remembered.fields[id_]
+                if isinstance(widget, Input) or any(value == option for _, option in widget._options):
+                    widget.value = value
+        show_defaults(self.query_one("#params", Input), str(self.query_one("#method", Select).value))
+        if remembered.digits is not None or remembered.null is not None:
+            picker = self.query_one(DigitPicker)
+            picker.choose(remembered.digits if remembered.digits is not None else picker.labels(),
+                          bool(remembered.null))  # fmt: skip
+
+    def remember(self) -> None:
+        """Store the form for the next session (write errors are one warning: nothing else depends on it)."""
+        picker = self.query_one(DigitPicker)
+        fields = {id_: str(self.query_one(f"#{id_}", Input | Select).value) for id_ in REMEMBERED}
+        try:
+            Remembered(fields, sorted(picker.digits), picker.null).write(self.settings.config_file)
+        except OSError as e:
+            self.notify(f"cannot remember the settings: {e.strerror or e}", severity="warning")
+
+    def before_quit(self) -> None:
+        self.remember()
+
+    def action_reset(self) -> None:
+        """The defaults, in the form and for the next session."""
+        sampler = SAMPLERS[SAMPLER_PRESET]
+        defaults = {"guidance": GUIDANCE, "per-class": str(PER_CLASS), "seed": str(SEED),
+                    "preset": SAMPLER_PRESET, "solver": sampler.solver, "steps": str(sampler.steps),
+                    "time-grid": sampler.grid, "method": sampler.guide.name,
+                    "params": method_params(sampler.guide)}  # fmt: skip
+        picker = self.query_one(DigitPicker)
+        self._apply(Remembered(defaults, list(range(picker.num_classes)), False))
+        self.query_one(ImageGrid).zoom(0)
+        self.remember()
+        self.notify("the form is back to the defaults", title="Reset")
 
     def use_checkpoint(self, checkpoint: Path) -> None:
         self.query_one("#checkpoint", Input).value = str(checkpoint)
@@ -246,8 +322,25 @@ class SampleScreen(AppScreen):
     def action_toggle_null(self) -> None:
         self.query_one(DigitPicker).toggle_null()
 
-    def action_focus_grid(self) -> None:
-        self.query_one(DigitPicker).focus()
+    def action_escape(self) -> None:
+        """Cancel a generation in progress (it stops at its next solver step); else leave the field."""
+        running = [w for w in self.workers if w.group == "generate" and w.state is WorkerState.RUNNING]
+        if not running:
+            self.query_one(DigitPicker).focus()
+            return
+        for worker in running:
+            worker.cancel()
+        self._status("cancelling…")
+
+    def action_full_screen(self) -> None:
+        """Hide the form so that the grid has the whole width (f9 again shows it)."""
+        form = self.query_one("#sample-form")
+        form.display = not form.display
+        if not form.display and form.has_focus_within:
+            self.query_one(DigitPicker).focus()
+
+    def action_zoom(self, delta: int) -> None:
+        self.query_one(ImageGrid).zoom(delta)
 
     def action_preset(self) -> None:
         """The next preset (fast ↔ lab); choosing it fills the fields (:meth:`_preset_changed`)."""
@@ -267,7 +360,10 @@ class SampleScreen(AppScreen):
             return
         total = len(request.scales) * request.sampler.steps
         self.query_one(ProgressBar).update(total=total, progress=0)
-        self._status(generating_text(request))
+        self._started = time.perf_counter()
+        self._generating = generating_text(request)
+        self._status(self._generating)
+        self.remember()
         self._generate(request)
 
     def _request(self) -> SampleRequest:
@@ -283,7 +379,7 @@ class SampleScreen(AppScreen):
             digits=tuple(sorted(picker.digits)),
             null=picker.null,
             scales=parse_floats("guidance", value("guidance")),
-            per_row=parse_int("per row", value("per-row"), 1),
+            per_class=parse_int(PER_CLASS_LABEL, value("per-class"), 1),
             sampler=self._sampler(),
             seed=parse_int("seed", value("seed"), 0),
         )
@@ -313,7 +409,8 @@ class SampleScreen(AppScreen):
         for i, w in enumerate(request.scales):
             panel = self._panel(model, request, sampler, grid, labels, w, done=i * sampler.steps)
             if panel is None:
-                return  # cancelled by a newer request
+                self.post_message(SampleStatus(CANCELLED))
+                return  # cancelled (esc, or a newer request)
             panels.append(panel)
         images, pixels, frames, nfe = (list(part) for part in zip(*panels, strict=True))
         result = SampleResult(
@@ -344,7 +441,7 @@ class SampleScreen(AppScreen):
         """One guidance scale: float32 images, uint8 pixels, trajectory frames and the counted NFE
         per image; None if cancelled."""
         worker = get_current_worker()
-        labels = torch.tensor(rows).repeat_interleave(request.per_row)
+        labels = torch.tensor(rows).repeat_interleave(request.per_class)
         trajectory = Trajectory(sampler.steps, every=max(1, sampler.steps // TRAJECTORY_FRAMES))
         total = len(request.scales) * sampler.steps
 
@@ -366,11 +463,26 @@ class SampleScreen(AppScreen):
         return x.clamp(-1, 1).float().cpu().numpy(), pixels, frames, calls.nfe
 
     def _load(self, path: Path) -> UNet:
+        """The model of ``path``, cached by path and mtime (a run's checkpoint is rewritten as it trains)."""
         mtime = path.stat().st_mtime if path.exists() else 0.0
-        if self._model is None or self._model[:2] != (path, mtime):
-            model, _ = load_checkpoint(path)
-            self._model = (path, mtime, model)
-        return self._model[2]
+        with self._model_lock:
+            if self._model is None or self._model[:2] != (path, mtime):
+                model, _ = load_checkpoint(path)
+                self._model = (path, mtime, model)
+            return self._model[2]
+
+    @work(thread=True, group="preload", name="Loading the model", exit_on_error=False)
+    def _preload(self, checkpoint: Path) -> None:
+        """Load the start checkpoint while the user looks at the form, so the first ctrl+g is quick;
+        the status line says so. A bad checkpoint is reported when generating, not here."""
+        self.post_message(ModelStatus(f"loading the model {checkpoint}…"))
+        try:
+            model = self._load(checkpoint_file(checkpoint))
+        except (OSError, ValueError):
+            self.post_message(ModelStatus(""))
+            return
+        classes = model.config.num_classes
+        self.post_message(ModelStatus(f"ready: {checkpoint} ({classes} classes) · ctrl+g generates"))
 
     def _report(self, done: int, total: int) -> None:
         """Progress from the worker, throttled to a few updates a second."""
@@ -381,25 +493,40 @@ class SampleScreen(AppScreen):
 
     def on_sample_progress(self, message: SampleProgress) -> None:
         self.query_one(ProgressBar).update(total=message.total, progress=message.done)
+        progress = progress_text(message.done, message.total, time.perf_counter() - self._started)
+        self._status(f"{self._generating} {progress}")
 
     def on_sample_status(self, message: SampleStatus) -> None:
         self._status(message.text)
+        if message.text == CANCELLED:
+            self._generating = ""
+            self.query_one(ProgressBar).update(total=1, progress=0)
+
+    def on_model_status(self, message: ModelStatus) -> None:
+        if not self._generating and self.result is None:
+            self._status(message.text)
 
     def worker_failed(self, worker: Worker) -> None:
+        self._generating = ""
         self._status("")
         self.query_one(ProgressBar).update(total=1, progress=0)
 
     def on_samples_ready(self, message: SamplesReady) -> None:
+        self._generating = ""
+        elapsed = time.perf_counter() - self._started
         self.result = result = message.result
         rows = row_names(result.labels, result.null_label)
         panels = [
             GridPanel(guidance_title(w), pixels, frames)
             for w, pixels, frames in zip(result.request.scales, result.pixels, result.frames, strict=True)
         ]
-        self.query_one(ImageGrid).show(panels, rows, result.request.per_row)
+        self.query_one(ImageGrid).show(panels, rows, result.request.per_class)
         count = sum(len(i) for i in result.images)
         nfe = nfe_text(result.request.scales, result.nfe)
-        self._status(f"{count} images · {result.sampler} · {nfe} · ←/→ w · pgup/pgdn rows · p play")
+        self._status(
+            f"{count} images in {format_duration(elapsed)} · {result.sampler} · {nfe} · "
+            "←/→ columns, w · pgup/pgdn rows · +/− zoom · f9 full screen · p play"
+        )
 
     def action_play(self) -> None:
         grid = self.query_one(ImageGrid)
@@ -441,9 +568,18 @@ class SampleScreen(AppScreen):
         self.query_one("#sample-status", Static).update(text)
 
 
+CANCELLED = "cancelled: nothing generated (ctrl+g starts again)"
+
+
+def progress_text(done: int, total: int, elapsed: float) -> str:
+    """``12/18 steps · 67 % · ETA 4s · esc cancels`` (the ETA once a step has been timed)."""
+    eta = f" · ETA {format_duration(elapsed / done * (total - done))}" if 0 < done < total else ""
+    return f"{done}/{total} steps · {100 * done / max(total, 1):.0f} %{eta} · esc cancels"
+
+
 def generating_text(request: SampleRequest) -> str:
-    rows = len(request.digits) + request.null
-    return f"generating {rows * request.per_row * len(request.scales)} images · {request.sampler.describe()}…"
+    count = (len(request.digits) + request.null) * request.per_class * len(request.scales)
+    return f"generating {count} images · {request.sampler.describe()}…"
 
 
 def write_export(result: SampleResult, choice: ExportChoice) -> list[Path]:
@@ -452,9 +588,11 @@ def write_export(result: SampleResult, choice: ExportChoice) -> list[Path]:
     rows = row_names(result.labels, result.null_label)
     scales = request.scales
     panels = [(guidance_title(w), torch.from_numpy(x)) for w, x in zip(scales, result.images, strict=True)]
-    command = sample_command(request.checkpoint, rows, scales, request.per_row, request.seed, request.sampler)
+    command = sample_command(
+        request.checkpoint, rows, scales, request.per_class, request.seed, request.sampler
+    )
     written = [save_png(grid_figure(panels, rows), choice.png, png_record(command))]
     if choice.npz is not None:
-        labels = np.repeat(np.asarray(result.labels), request.per_row)
+        labels = np.repeat(np.asarray(result.labels), request.per_class)
         written.append(save_samples_npz(choice.npz, list(zip(scales, result.images, strict=True)), labels))
     return written

@@ -1,0 +1,195 @@
+"""A sampling session as a user has it: a quick first paint, progress that says how long, esc that
+cancels, keys and clicks that do what the help says, and a form remembered between sessions."""
+
+import time
+from pathlib import Path
+
+import pytest
+from textual.widgets import Input, ProgressBar, Select, Static
+
+import tui.app as app_module
+from core.checkpoint import save_checkpoint
+from core.trainer import new_model
+from core.unet import UNetConfig
+from tui.app import CfgTuiApp
+from tui.screens.sample import SampleScreen, progress_text
+from tui.screens.start import StartScreen
+from tui.settings import AppSettings, Remembered
+from tui.widgets.digit_picker import DigitPicker
+
+SMALL = UNetConfig(channels=(8, 16), num_residual_layers=1, t_embed_dim=8, y_embed_dim=8)
+
+
+@pytest.fixture
+def checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    save_checkpoint(tmp_path / "small.safetensors", new_model(SMALL, seed=0).eval())
+    return Path("small.safetensors")
+
+
+def _app(checkpoint: Path, config: Path | None = None) -> CfgTuiApp:
+    settings = AppSettings(runs_folder=Path("runs"), checkpoint=checkpoint)
+    if config is not None:
+        settings = AppSettings(runs_folder=Path("runs"), checkpoint=checkpoint, config_file=config)
+    return CfgTuiApp(settings)
+
+
+def _status(app: CfgTuiApp) -> str:
+    return str(app.screen.query_one("#sample-status", Static).render())
+
+
+def _generating(app: CfgTuiApp) -> bool:
+    return any(w.group == "generate" and w.is_running for w in app.workers)
+
+
+def test_progress_says_done_total_percent_and_eta() -> None:
+    assert progress_text(6, 24, elapsed=3.0) == "6/24 steps · 25 % · ETA 9s · esc cancels"
+    assert progress_text(0, 24, elapsed=0.0) == "0/24 steps · 0 % · esc cancels"  # no ETA before a step
+    assert "ETA" not in progress_text(24, 24, elapsed=12.0)
+
+
+@pytest.mark.asyncio
+async def test_the_first_paint_does_not_wait_for_the_screens(
+    checkpoint: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the screens import (torch: seconds on a fresh start) the start screen is up and says so;
+    then the Sample screen replaces it."""
+    release = __import__("threading").Event()
+    real = app_module.screen_classes
+
+    def slow_import() -> dict:
+        release.wait(10)
+        return real()
+
+    monkeypatch.setattr(app_module, "screen_classes", slow_import)
+    monkeypatch.setattr(app_module, "slow_imports_pending", lambda: True)
+    app = _app(checkpoint)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert isinstance(app.screen, StartScreen)
+        assert "loading torch" in str(app.screen.query_one("#start-status", Static).render())
+        release.set()
+        for _ in range(200):
+            await pilot.pause(0.05)
+            if isinstance(app.screen, SampleScreen):
+                break
+        assert isinstance(app.screen, SampleScreen)
+
+
+@pytest.mark.asyncio
+async def test_esc_cancels_a_generation_within_a_second(checkpoint: Path) -> None:
+    app = _app(checkpoint)
+    async with app.run_test(size=(80, 24)) as pilot:
+        slow = {"solver": "euler", "steps": "2000", "time-grid": "uniform", "guidance": "1,3"}
+        for id_, value in slow.items():
+            app.screen.query_one(f"#{id_}", Input | Select).value = value
+        await pilot.press("ctrl+g")
+        bar = app.screen.query_one(ProgressBar)
+        for _ in range(400):
+            await pilot.pause(0.05)
+            if (bar.progress or 0) > 0:
+                break
+        assert 0 < (bar.progress or 0) < 4000 and _generating(app)
+        assert "/4000 steps ·" in _status(app) and "% · ETA" in _status(app)
+        start = time.perf_counter()
+        await pilot.press("escape")
+        while _generating(app) and time.perf_counter() - start < 5:
+            await pilot.pause(0.01)
+        assert time.perf_counter() - start < 1.0
+        await pilot.pause()
+        assert "cancelled" in _status(app)
+        assert app.screen.result is None and bar.progress == 0
+
+
+@pytest.mark.asyncio
+async def test_digit_keys_act_on_the_picker_except_inside_a_text_field(checkpoint: Path) -> None:
+    app = _app(checkpoint)
+    async with app.run_test(size=(80, 24)) as pilot:
+        picker = app.screen.query_one(DigitPicker)
+        app.screen.query_one("#preset", Select).focus()
+        await pilot.press("3")
+        assert 3 not in picker.digits  # a Select does not take digits: the picker does
+        seed = app.screen.query_one("#seed", Input)
+        seed.focus()
+        await pilot.press("end", "3")
+        assert seed.value == "03" and 3 not in picker.digits  # typed, not toggled
+        await pilot.press("escape", "3")  # esc leaves the field
+        assert 3 in picker.digits and picker.has_focus
+
+
+@pytest.mark.asyncio
+async def test_a_click_on_the_picker_toggles_that_label(checkpoint: Path) -> None:
+    app = _app(checkpoint)
+    async with app.run_test(size=(80, 24)) as pilot:
+        picker = app.screen.query_one(DigitPicker)
+        await pilot.click(DigitPicker, offset=(2, 0))  # "0 1 2 …": column 2 is the 1
+        assert 1 not in picker.digits and 0 in picker.digits
+        await pilot.click(DigitPicker, offset=(21, 0))  # "… 9 null": null starts at column 20
+        assert picker.null
+        await pilot.click(DigitPicker, offset=(1, 0))  # the space between 0 and 1: nothing
+        assert picker.labels() == [0, 2, 3, 4, 5, 6, 7, 8, 9, 10]
+
+
+@pytest.mark.asyncio
+async def test_f9_gives_the_grid_the_whole_width(checkpoint: Path) -> None:
+    app = _app(checkpoint)
+    async with app.run_test(size=(80, 24)) as pilot:
+        grid = app.screen.query_one("#grid")
+        narrow = grid.size.width
+        await pilot.press("f9")
+        await pilot.pause()
+        assert not app.screen.query_one("#sample-form").display and grid.size.width >= narrow + 25
+        await pilot.press("f9")
+        await pilot.pause()
+        assert grid.size.width == narrow
+
+
+@pytest.mark.asyncio
+async def test_the_form_survives_a_restart_and_f5_resets_it(checkpoint: Path, private_config: Path) -> None:
+    chosen = {"guidance": "2,4", "per-class": "3", "seed": "7", "preset": "lab", "method": "interval"}
+    app = _app(checkpoint)
+    async with app.run_test(size=(80, 24)) as pilot:
+        for id_, value in chosen.items():
+            app.screen.query_one(f"#{id_}", Input | Select).value = value
+            await pilot.pause()
+        await pilot.press("3", "n")
+        await pilot.press("ctrl+q")
+        assert any("quitting" in n.message for n in app._notifications)
+    assert private_config.exists()
+
+    again = _app(checkpoint)
+    async with again.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        for id_, value in chosen.items():
+            assert again.screen.query_one(f"#{id_}", Input | Select).value == value, id_
+        assert again.screen.query_one("#solver", Select).value == "euler"  # the lab preset's
+        picker = again.screen.query_one(DigitPicker)
+        assert 3 not in picker.digits and picker.null
+        await pilot.press("f5")
+        await pilot.pause()
+        assert again.screen.query_one("#guidance", Input).value == "1,3,5"
+        assert again.screen.query_one("#preset", Select).value == "fast"
+        assert picker.labels() == list(range(10))
+    assert Remembered.read(private_config).fields["guidance"] == "1,3,5"
+
+
+@pytest.mark.asyncio
+async def test_a_damaged_settings_file_is_one_warning_and_the_defaults(
+    checkpoint: Path, private_config: Path
+) -> None:
+    private_config.write_text("[sample\nguidance = ")
+    app = _app(checkpoint)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert app.screen.query_one("#guidance", Input).value == "1,3,5"
+        assert any("unreadable" in n.message for n in app._notifications)
+
+
+def test_remembered_settings_drop_what_they_do_not_know(tmp_path: Path) -> None:
+    path = tmp_path / "s.toml"
+    path.write_text('[sample]\ndigits = [1, "x"]\nnull = "yes"\n[sample.fields]\nseed = "5"\nsteps = 3\n')
+    remembered = Remembered.read(path)
+    assert remembered.fields == {"seed": "5"} and remembered.digits is None and remembered.null is None
+    Remembered({"guidance": 'say "1,3"'}, [2, 4], True).write(tmp_path / "new" / "s.toml")
+    back = Remembered.read(tmp_path / "new" / "s.toml")
+    assert back == Remembered({"guidance": 'say "1,3"'}, [2, 4], True)

@@ -141,7 +141,12 @@ async def test_export_writes_png_and_npz(small_checkpoint: Path, tmp_path: Path)
         png = Image.open(tmp_path / "out" / "grid.png")
         assert png.width > 0
         # The PNG records how it was made: the equivalent command line, with the fields' sampler.
-        assert png.text["Software"] == "cfg-tui"
+        assert png.text["Software"].startswith("cfg-tui ")
+        recipe = {"checkpoint": "small.safetensors", "solver": "midpoint", "steps": "2", "seed": "0",
+                  "guidance method": "cfg", "guidance scales": "1,3", "digits": "0,1,2,3,4,5,6,7,8,9",
+                  "per class": "2", "time grid": "uniform"}  # fmt: skip
+        assert {key: png.text.get(key) for key in recipe} == recipe
+        assert png.text["cfg-tui version"] == png.text["Software"].split()[1]
         assert png.text["Comment"].startswith("cfg-tui sample --checkpoint small.safetensors --digits 0,1,2,")
         assert (
             "--guidance 1,3 --per-class 2 --seed 0 --solver midpoint --steps 2 --grid uniform"

@@ -6,10 +6,15 @@ import shlex
 import time
 from collections.abc import Sequence
 from dataclasses import astuple, dataclass
+from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from core.checkpoint import read_metadata
 from core.runs import RunDir, RunError
-from core.sampling import Sampler
+
+if TYPE_CHECKING:  # core.sampling loads torch; cfg-tui runs reads this module without it
+    from core.sampling import Sampler
 
 NONE = "-"
 
@@ -33,9 +38,44 @@ def sample_command(
     return shlex.join(args)
 
 
-def png_record(command: str) -> dict[str, str]:
-    """The text chunks of an exported PNG: what made it."""
-    return {"Software": "cfg-tui", "Comment": command}
+def cfg_tui_version() -> str:
+    try:
+        return metadata.version("cfg-tui")
+    except metadata.PackageNotFoundError:  # run from a source tree that was not installed
+        return "unknown"
+
+
+def png_record(
+    checkpoint: Path,
+    rows: Sequence[str],
+    scales: Sequence[float],
+    per_class: int,
+    seed: int,
+    sampler: Sampler,
+) -> dict[str, str]:
+    """The text chunks of an exported PNG: what made it, one chunk per setting (the checkpoint's
+    training step from its header, when it records one), and the command line that makes it again
+    as the PNG's Comment."""
+    try:
+        step = read_metadata(checkpoint).get("step", "")
+    except (OSError, ValueError):
+        step = ""
+    version = cfg_tui_version()
+    return {
+        "Software": f"cfg-tui {version}",
+        "Comment": sample_command(checkpoint, rows, scales, per_class, seed, sampler),
+        "cfg-tui version": version,
+        "checkpoint": str(checkpoint),
+        "step": step,
+        "solver": sampler.solver,
+        "steps": str(sampler.steps),
+        "time grid": sampler.grid,
+        "guidance method": sampler.guide.describe(),
+        "guidance scales": ",".join(f"{w:g}" for w in scales),
+        "seed": str(seed),
+        "digits": ",".join(rows),
+        "per class": str(per_class),
+    }
 
 
 def format_duration(seconds: float) -> str:

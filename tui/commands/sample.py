@@ -3,33 +3,30 @@
 from __future__ import annotations
 
 import shutil
+import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
 import typer
-
-from core.checkpoint import load_checkpoint
-from core.images import (
-    PAD,
-    grid_figure,
-    guidance_title,
-    mosaic,
-    row_names,
-    save_png,
-    save_samples_npz,
-    to_uint8,
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeRemainingColumn,
 )
+
+from core.choices import SOLVERS
+from core.images import PAD, grid_figure, guidance_title, mosaic, row_names, save_png, save_samples_npz
 from core.runs import checkpoint_file, snapshot_file
-from core.sampling import Sampler, resolve_grid, with_guide_models
-from core.sampling import sample as sample_images
-from core.settings import resolve_device
-from core.solvers import SOLVERS
-from core.unet import UNet
-from tui.art import MIN_TILE, art_console, fit_tiles, half_block_lines, labelled_text, shade_text
+from tui import defaults
 from tui.commands.common import (
     GUIDE_HELP,
+    PRESET_HELP,
     GridOption,
-    PresetOption,
     ShiftOption,
     check_writable,
     log,
@@ -37,7 +34,14 @@ from tui.commands.common import (
     parse_labels,
     sampler_options,
 )
-from tui.format import png_record, sample_command
+from tui.format import png_record
+
+# torch and the modules that sample are imported in the command itself: --help must not wait for them.
+if TYPE_CHECKING:
+    import torch
+
+    from core.sampling import Sampler
+    from core.unet import UNet
 
 
 def sample(
@@ -47,26 +51,39 @@ def sample(
     step: int | None = typer.Option(
         None, min=0, help="Sample the run's snapshot of this step (checkpoints/step-NNNNNN.safetensors)."
     ),
-    digits: str = typer.Option("0-9", help="Rows: digits and ranges, null for unconditional, e.g. 3,5,null."),
-    guidance: str = typer.Option("3", help="Guidance scales w, one panel each, e.g. 1,3,5."),
-    per_class: int | None = typer.Option(
-        None, min=1, help="Samples per row (default: 8, or what fits the terminal when only printing)."
+    digits: str = typer.Option(
+        defaults.DIGITS,
+        help=f"Rows: digits and ranges, {defaults.NULL_NAME} for the unconditional row, e.g. 3,5,null.",
     ),
-    preset: str = PresetOption,
+    guidance: str = typer.Option(defaults.GUIDANCE, help="Guidance scales w, one panel each, e.g. 1,3,5."),
+    per_class: int | None = typer.Option(
+        None,
+        min=1,
+        help=f"Samples {defaults.PER_CLASS_LABEL} (default: {defaults.PER_CLASS}; fewer when only printing "
+        "to a terminal too narrow for them).",
+        show_default=False,
+    ),
+    preset: str = typer.Option(defaults.SAMPLER_PRESET, "--preset", help=PRESET_HELP),
     steps: int | None = typer.Option(None, min=1, help="Solver steps (default: the preset's)."),
     solver: str | None = typer.Option(None, help=f"{', '.join(SOLVERS)} (default: the preset's)."),
     grid: str | None = GridOption,
     shift: float | None = ShiftOption,
     guide: str | None = typer.Option(None, help=GUIDE_HELP),
     noise: float = typer.Option(1.0, min=0.0, help="Noise level of the sde solver."),
-    seed: int = typer.Option(0, help="Seed of the initial noise."),
+    seed: int = typer.Option(defaults.SEED, help="Seed of the initial noise."),
     out: Path | None = typer.Option(None, help="Write the labelled grid here as PNG."),
     npz: Path | None = typer.Option(None, help="Write images (N, 1, 32, 32) in [-1, 1], labels and w here."),
     show: bool = typer.Option(False, "--show", help="Print the grid as half-block art."),
     ascii_art: bool = typer.Option(False, "--ascii", help="Print the grid as plain characters."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
 ) -> None:
-    """Generate digits with guidance (the lab's sampler by default; --preset fast for a few steps)."""
+    """Generate digits with guidance (the fast preset by default; --preset lab for the lab's Euler × 99)."""
+    import torch
+
+    from core.checkpoint import load_checkpoint
+    from core.sampling import resolve_grid, with_guide_models
+    from core.settings import resolve_device
+
     sampler = sampler_options(preset, solver, steps, grid, shift, guide, noise)
     scales = parse_floats("--guidance", guidance)
     for option, path in (("--out", out), ("--npz", npz)):
@@ -79,14 +96,15 @@ def sample(
     labels = torch.tensor(parse_labels(digits, model.config.num_classes))
     rows = row_names(labels.tolist(), model.config.null_label)
     if per_class is None:
-        per_class = 8 if out or npz else _columns_that_fit(max(map(len, rows)) + 1)
+        fit = out is None and npz is None  # only printing: as many as the terminal shows side by side
+        per_class = _columns_that_fit(max(map(len, rows)) + 1) if fit else defaults.PER_CLASS
     batch = labels.repeat_interleave(per_class)
     log(f"{sampler.describe()}; {len(batch)} images per panel")
-    panels = [(w, _generate(model, batch, w, sampler, time_grid, seed)) for w in scales]
+    panels = _sample_panels(model, batch, scales, sampler, time_grid, seed, _progress_console())
     if out is not None:
         figure = grid_figure([(guidance_title(w), images) for w, images in panels], rows)
-        command = sample_command(weights, rows, scales, per_class, seed, sampler)
-        typer.echo(f"wrote {save_png(figure, out, png_record(command))}", err=True)
+        record = png_record(weights, rows, scales, per_class, seed, sampler)
+        typer.echo(f"wrote {save_png(figure, out, record)}", err=True)
     if npz is not None:
         arrays = [(w, images.numpy()) for w, images in panels]
         typer.echo(f"wrote {save_samples_npz(npz, arrays, batch.numpy())}", err=True)
@@ -100,15 +118,69 @@ def _snapshot(run: Path | None, step: int) -> Path:
     return snapshot_file(run, step)
 
 
+def _progress_console() -> Console | None:
+    """Where the progress bar goes: stderr when it is a terminal; None (no bar) when it is a file or a
+    pipe, where a bar redrawn in place would be noise in a log."""
+    return Console(stderr=True) if sys.stderr.isatty() else None
+
+
+def _sample_panels(
+    model: UNet,
+    labels: torch.Tensor,
+    scales: tuple[float, ...],
+    sampler: Sampler,
+    grid: torch.Tensor,
+    seed: int,
+    console: Console | None,
+) -> list[tuple[float, torch.Tensor]]:
+    """One panel of images per guidance scale, with a progress bar of the solver steps of all the
+    panels on ``console`` when there is one. The bar is transient: the art printed next on the same
+    terminal starts on a clean line."""
+    if console is None:
+        return [(w, _generate(model, labels, w, sampler, grid, seed)) for w in scales]
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("steps"),
+        TaskProgressColumn(),
+        TimeRemainingColumn(),
+    )
+    panels = []
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task("sampling", total=len(scales) * sampler.steps)
+        for k, w in enumerate(scales):
+            done = k * sampler.steps
+            progress.update(task, description=f"{guidance_title(w)} ({k + 1}/{len(scales)})", completed=done)
+
+            def advance(i: int, t: torch.Tensor, x: torch.Tensor, done: int = done) -> None:
+                progress.update(task, completed=done + i)  # i: grid points passed, 0 … steps
+
+            panels.append((w, _generate(model, labels, w, sampler, grid, seed, advance)))
+    return panels
+
+
 def _generate(
-    model: UNet, labels: torch.Tensor, w: float, sampler: Sampler, grid: torch.Tensor, seed: int
+    model: UNet,
+    labels: torch.Tensor,
+    w: float,
+    sampler: Sampler,
+    grid: torch.Tensor,
+    seed: int,
+    callback: Callable[[int, torch.Tensor, torch.Tensor], None] | None = None,
 ) -> torch.Tensor:
-    return sample_images(model, labels, w, sampler, grid, seed=seed).clamp(-1, 1).cpu()
+    from core.sampling import sample as sample_images
+
+    images = sample_images(model, labels, w, sampler, grid, seed=seed, callback=callback)
+    return images.clamp(-1, 1).cpu()
 
 
 def _print(
     panels: list[tuple[float, torch.Tensor]], rows: list[str], per_class: int, ascii_art: bool
 ) -> None:
+    from core.images import to_uint8
+    from tui.art import art_console, fit_tiles, half_block_lines, labelled_text, shade_text
+
     console = art_console(ascii_art)
     label_width = max(map(len, rows)) + 1
     for w, images in panels:
@@ -123,5 +195,7 @@ def _print(
 
 
 def _columns_that_fit(label_width: int) -> int:
+    from tui.art import MIN_TILE
+
     free = shutil.get_terminal_size().columns - label_width - PAD
-    return max(1, min(8, free // (MIN_TILE + PAD)))
+    return max(1, min(defaults.PER_CLASS, free // (MIN_TILE + PAD)))

@@ -28,7 +28,7 @@ from core.sampling import sample as sample_images
 from core.solvers import SOLVERS, Trajectory
 from core.unet import UNet
 from tui.defaults import GUIDANCE, NULL_NAME, PER_CLASS, PER_CLASS_LABEL, SAMPLER_PRESET, SEED
-from tui.format import format_duration, png_record, sample_command
+from tui.format import format_duration, png_record
 from tui.parse import parse_floats, parse_int
 from tui.screens.base import AppScreen
 from tui.screens.export import ExportChoice, ExportScreen
@@ -588,10 +588,8 @@ def write_export(result: SampleResult, choice: ExportChoice) -> list[Path]:
     rows = row_names(result.labels, result.null_label)
     scales = request.scales
     panels = [(guidance_title(w), torch.from_numpy(x)) for w, x in zip(scales, result.images, strict=True)]
-    command = sample_command(
-        request.checkpoint, rows, scales, request.per_class, request.seed, request.sampler
-    )
-    written = [save_png(grid_figure(panels, rows), choice.png, png_record(command))]
+    record = png_record(request.checkpoint, rows, scales, request.per_class, request.seed, request.sampler)
+    written = [save_png(grid_figure(panels, rows), choice.png, record)]
     if choice.npz is not None:
         labels = np.repeat(np.asarray(result.labels), request.per_class)
         written.append(save_samples_npz(choice.npz, list(zip(scales, result.images, strict=True)), labels))

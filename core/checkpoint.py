@@ -13,14 +13,20 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
 from safetensors import safe_open
-from safetensors.torch import save as safetensors_bytes
-from torch import Tensor
 
+from core.configs import UNetConfig
 from core.files import atomic_write_bytes
-from core.unet import UNet, UNetConfig
+
+# torch is imported where tensors are made or read, so that a checkpoint's header (its configuration,
+# step and metadata) is read without loading torch: 2-3 s that a command or a first paint need not wait.
+if TYPE_CHECKING:
+    import torch
+    from torch import Tensor
+
+    from core.unet import UNet
 
 FORMAT = "cfg-tui.unet"
 VERSION = "1"
@@ -32,17 +38,20 @@ class CheckpointError(ValueError):
 
 def save_tensors(path: str | os.PathLike, tensors: dict[str, Tensor], metadata: dict[str, str]) -> Path:
     """Write tensors (moved to the CPU) and string metadata as safetensors, atomically."""
+    from safetensors.torch import save as safetensors_bytes
+
     tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
     return atomic_write_bytes(path, safetensors_bytes(tensors, metadata=metadata))
 
 
 @contextmanager
-def _opened(path: Path) -> Iterator:
-    """safetensors' reader of ``path``; whatever goes wrong reading it is one :class:`CheckpointError`."""
+def _opened(path: Path, framework: str = "pt") -> Iterator:
+    """safetensors' reader of ``path``; whatever goes wrong reading it is one :class:`CheckpointError`.
+    ``framework`` is what its tensors are read as: ``numpy`` for the header alone (``pt`` loads torch)."""
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
     try:
-        with safe_open(str(path), framework="pt") as f:
+        with safe_open(str(path), framework=framework) as f:
             yield f
     except Exception as e:  # safetensors raises several types for damaged files
         reason = str(e).splitlines()[0] if str(e) else type(e).__name__
@@ -70,8 +79,8 @@ def read_config(path: str | os.PathLike) -> UNetConfig:
 
 
 def read_metadata(path: str | os.PathLike) -> dict[str, str]:
-    """A safetensors file's string metadata, from its header alone."""
-    with _opened(Path(path)) as f:
+    """A safetensors file's string metadata, from its header alone (torch is not loaded)."""
+    with _opened(Path(path), framework="numpy") as f:
         return f.metadata() or {}
 
 
@@ -99,6 +108,10 @@ def load_checkpoint(
 
     With ``expect``, a checkpoint of any other configuration is refused.
     """
+    import torch
+
+    from core.unet import UNet
+
     config, tensors, metadata = read_checkpoint(path)
     if expect is not None and config != expect:
         raise CheckpointError(f"{path}: model configuration does not match: {_config_diff(config, expect)}")
@@ -115,6 +128,8 @@ def _config_diff(found: UNetConfig, expected: UNetConfig) -> str:
 
 
 def _check_tensors(path: str | os.PathLike, model: UNet, tensors: dict[str, Tensor]) -> None:
+    import torch
+
     expected = model.state_dict()
     missing = sorted(set(expected) - set(tensors))
     unexpected = sorted(set(tensors) - set(expected))

@@ -21,11 +21,13 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from core.choices import GRIDS as GRIDS
+from core.choices import check_grid as check_grid
+from core.choices import check_shift
 from core.files import atomic_write_text
 from core.guidance import VelocityFn
 from core.solvers import ODE_STEPS, Step, check_solver, check_steps, time_grid
 
-GRIDS = ("uniform", "shifted", "fitted")
 LOG_EVERY = 50
 """fit_grid's ``log`` gets a line at iterations 0, 50, 100, … and the last."""
 DIGITS = 6
@@ -34,21 +36,6 @@ MIN_STEP = 1e-5
 """The smallest interval of a fitted grid: well above float32's and the store's resolution."""
 
 Log = Callable[[str], None]
-
-
-def check_grid(name: str) -> str:
-    """``name`` if it is one of :data:`GRIDS`, else a one-line ValueError."""
-    if name not in GRIDS:
-        raise ValueError(f"unknown time grid {name!r}; choose from {', '.join(GRIDS)}")
-    return name
-
-
-def check_shift(shift: float) -> float:
-    """``shift`` if it is a shift of :func:`shifted_grid` (a finite number above 0), else a one-line
-    ValueError."""
-    if not (math.isfinite(shift) and shift > 0):
-        raise ValueError(f"the grid's shift must be a number above 0, not {shift:g}")
-    return shift
 
 
 # --- closed-form grids ---------------------------------------------------------------------------

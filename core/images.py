@@ -10,20 +10,26 @@ import io
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from PIL import Image, ImageDraw, ImageFont
 from PIL.PngImagePlugin import PngInfo
-from torch import Tensor
 
 from core.files import atomic_write_bytes
+
+# torch is imported in the two functions that make tensors: the command line imports this module for
+# its error and layout constants, and starts without loading torch.
+if TYPE_CHECKING:
+    from torch import Tensor
 
 PAD = 2  # pixels between tiles, as make_grid's default
 
 
 def to_uint8(images: Tensor) -> np.ndarray:
     """Images ``(N, C, H, W)`` in [-1, 1] → uint8 ``(N, H, W, C)`` in [0, 255] (clamped)."""
+    import torch
+
     x = ((images.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round()
     return x.to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
@@ -190,4 +196,6 @@ def load_samples_npz(path: str | os.PathLike) -> tuple[Tensor, Tensor]:
         )
     if len(images) < 2 or not np.isfinite(images).all() or images.min() < -1.001 or images.max() > 1.001:
         raise SamplesError(f"{path}: images must be at least 2, finite, in [-1, 1]")
+    import torch
+
     return torch.from_numpy(images.astype(np.float32)).clamp(-1, 1), torch.from_numpy(labels.astype(np.int64))

@@ -22,25 +22,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from core.checkpoint import CheckpointError, read_tensors, save_tensors
+from core.choices import FEATURE_LAYERS as FEATURE_LAYERS
+from core.choices import check_feature_layer
 from core.data import ImageBatches
 from core.statistics import Distances, Target, distances, finite_or_none, frechet_distance
 
 FEATURES = 128
 COMBINED = 128 + 2 * 32 + 4 * 64
-FEATURE_LAYERS = ("combined", "penultimate", "pool")
-"""Where features are read. ``penultimate`` (the layer before the logits) and ``pool`` (the global
-average of the last convolution) are semantic: trained to ignore shifts and strokes, they barely see
-a 1-pixel shift, 4 grey levels or a slight blur (``cfg-tui eval check``: under 1 spread). ``combined``
-adds what those miss and standardises each part: the penultimate layer, the mean and standard
-deviation of each first-stage channel (strokes, grey levels, noise), and the second stage averaged
-over a 2 × 2 grid (where things are); 448 wide. The classifier file names the one to use."""
-
-
-def check_feature_layer(name: str) -> str:
-    """``name`` if it is one of :data:`FEATURE_LAYERS`, else a one-line ValueError."""
-    if name not in FEATURE_LAYERS:
-        raise ValueError(f"feature layer must be one of {', '.join(FEATURE_LAYERS)}, not {name!r}")
-    return name
 
 
 def _conv(c_in: int, c_out: int) -> list[nn.Module]:

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.trainer import TrainConfig
-from core.unet import UNetConfig
+from core.configs import TrainConfig, UNetConfig
 
 
 @dataclass(frozen=True)

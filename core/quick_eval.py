@@ -30,20 +30,23 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from core.assets import CLASSIFIER
 from core.checkpoint import CheckpointError
+from core.configs import UNetConfig
 from core.data import DataError
-from core.evaluation import evaluate_samples, load_yardstick
-from core.metrics import Classifier, Reference
-from core.sampling import Sampler
-from core.unet import UNet, UNetConfig
+
+# The evaluation's modules load torch, and ``cfg-tui train --help`` quotes this module's numbers: they
+# are imported where an evaluation is set up or made.
+if TYPE_CHECKING:
+    import torch
+
+    from core.metrics import Classifier, Reference
+    from core.unet import UNet
 
 SOLVER = "midpoint"
 STEPS = 4
-SAMPLER = Sampler(solver=SOLVER, steps=STEPS)
 GUIDANCE = 3.0
 PER_CLASS = 30
 SEED = 0
@@ -106,6 +109,8 @@ class QuickEval:
     ) -> QuickEval:
         """:class:`QualityOff` saying why when the run cannot be measured or the classifier (default:
         the bundled one) or the test images cannot be read."""
+        from core.evaluation import load_yardstick
+
         check_measurable(dataset, model)
         try:
             classifier, reference = load_yardstick(
@@ -123,9 +128,13 @@ class QuickEval:
     def measure(self, model: UNet) -> dict:
         """The record's ``quality`` value for ``model``'s samples now: the measures, the sampler,
         the sample count and the seconds taken."""
+        from core.evaluation import evaluate_samples
+        from core.sampling import Sampler
+
         start = time.perf_counter()
+        sampler = Sampler(solver=SOLVER, steps=STEPS)
         row = evaluate_samples(
-            model, self.classifier, self.reference, GUIDANCE, SAMPLER, self.per_class, SEED
+            model, self.classifier, self.reference, GUIDANCE, sampler, self.per_class, SEED
         )
         return {
             **{key: row[key] for key in KEPT},

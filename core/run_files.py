@@ -15,8 +15,7 @@ import socket
 import time
 from dataclasses import dataclass, field
 
-from core.trainer import TrainConfig
-from core.unet import UNetConfig
+from core.configs import TrainConfig, UNetConfig
 
 CONFIG_VERSION = 1
 STATUS_VERSION = 1

@@ -15,10 +15,18 @@ import torch
 from torch import Tensor
 
 from core.checkpoint import CheckpointError, load_checkpoint, read_metadata
-from core.grids import (
-    DIGITS,
+from core.choices import (
+    EVALS_PER_STEP,
+    SAMPLER_PRESETS,
+    SHIFT,
     check_grid,
     check_shift,
+    check_solver,
+    check_steps,
+    describe_sampler,
+)
+from core.grids import (
+    DIGITS,
     fit_grid,
     grid_error,
     grid_key,
@@ -31,7 +39,7 @@ from core.grids import (
 from core.guidance import CFG, Auto, Calls, Guidance, GuidedField, VelocityFn, scalar_time
 from core.path import GaussianPath
 from core.runs import RunDir, RunError
-from core.solvers import EVALS_PER_STEP, Callback, Step, check_solver, check_steps, integrate, make_step
+from core.solvers import Callback, Step, integrate, make_step
 from core.unet import UNet
 
 
@@ -43,7 +51,7 @@ class Sampler:
     steps: int = 99
     grid: str = "uniform"
     """uniform (the lab's), shifted (SD3's shift), or fitted (per model: :func:`fitted_grid`)."""
-    shift: float = 3.0
+    shift: float = SHIFT
     guide: Guidance = field(default_factory=CFG)
     noise: float = 1.0
     """Noise level of the sde solver."""
@@ -60,18 +68,14 @@ class Sampler:
 
     def describe(self) -> str:
         """e.g. ``midpoint × 3, fitted grid, cfg``."""
-        grid = f"shifted grid (s {self.shift:g})" if self.grid == "shifted" else f"{self.grid} grid"
-        return f"{self.solver} × {self.steps}, {grid}, {self.guide.describe()}"
+        return describe_sampler(self.solver, self.steps, self.grid, self.shift, self.guide.describe())
 
     def evaluations(self) -> int:
         """Solver evaluations of the field per sample (skipped zero-init steps left out)."""
         return EVALS_PER_STEP[self.solver] * max(0, self.steps - self.guide.zero_steps)
 
 
-SAMPLERS: dict[str, Sampler] = {
-    "lab": Sampler(),
-    "fast": Sampler(solver="midpoint", steps=6, grid="fitted"),
-}
+SAMPLERS: dict[str, Sampler] = {name: Sampler(**spec) for name, spec in SAMPLER_PRESETS.items()}
 """Named samplers: ``lab`` is exactly the lab's; ``fast`` the fewest NFE measured to match it.
 
 ``fast`` on the bundled model (1,000 samples per cell, seed 0, w = 1…5; issue 15's note): midpoint × 6

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING
 
-import torch
-from torch import Tensor
+# Tensor methods only, no torch functions: configs name schedules (TrainConfig checks the name), and
+# the command line reads configs without loading torch.
+if TYPE_CHECKING:
+    from torch import Tensor
 
 
 class Schedule(ABC):
@@ -37,7 +40,7 @@ class LinearAlpha(Schedule):
         return t
 
     def dt(self, t: Tensor) -> Tensor:
-        return torch.ones_like(t)
+        return t.new_ones(t.shape)
 
 
 class LinearBeta(Schedule):
@@ -47,27 +50,27 @@ class LinearBeta(Schedule):
         return 1 - t
 
     def dt(self, t: Tensor) -> Tensor:
-        return -torch.ones_like(t)
+        return -t.new_ones(t.shape)
 
 
 class CosineAlpha(Schedule):
     """α_t = sin(πt/2), α̇_t = (π/2) cos(πt/2)."""
 
     def value(self, t: Tensor) -> Tensor:
-        return torch.sin(0.5 * math.pi * t)
+        return (0.5 * math.pi * t).sin()
 
     def dt(self, t: Tensor) -> Tensor:
-        return 0.5 * math.pi * torch.cos(0.5 * math.pi * t)
+        return 0.5 * math.pi * (0.5 * math.pi * t).cos()
 
 
 class CosineBeta(Schedule):
     """β_t = cos(πt/2), β̇_t = −(π/2) sin(πt/2)."""
 
     def value(self, t: Tensor) -> Tensor:
-        return torch.cos(0.5 * math.pi * t)
+        return (0.5 * math.pi * t).cos()
 
     def dt(self, t: Tensor) -> Tensor:
-        return -0.5 * math.pi * torch.sin(0.5 * math.pi * t)
+        return -0.5 * math.pi * (0.5 * math.pi * t).sin()
 
 
 SCHEDULES: dict[str, tuple[type[Schedule], type[Schedule]]] = {

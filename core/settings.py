@@ -14,13 +14,13 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-
-from core.distributed import gpu_count
+from core.configs import TrainConfig, UNetConfig
 from core.presets import PRESETS
-from core.trainer import TrainConfig
-from core.unet import UNetConfig
+
+if TYPE_CHECKING:
+    import torch
 
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -73,6 +73,8 @@ class RunPlan:
 
 def resolve_device(name: str) -> torch.device:
     """``auto`` → CUDA when present, else the CPU; ``cuda`` without a GPU is refused."""
+    import torch  # here, not above: this module is read by commands that never load torch
+
     if name not in DEVICES:
         raise SettingsError(f"device must be one of {', '.join(DEVICES)}, not {name!r}")
     if name == "auto":
@@ -84,6 +86,8 @@ def resolve_device(name: str) -> torch.device:
 
 def check_processes(processes: int, device: torch.device) -> int:
     """Training processes: at least one; on CUDA one per GPU, so no more than there are."""
+    from core.distributed import gpu_count
+
     if processes < 1:
         raise SettingsError(f"processes must be at least 1, not {processes}")
     if processes > 1 and device.type == "cuda" and processes > gpu_count():

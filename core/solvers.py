@@ -13,6 +13,9 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
+from core.choices import EVALS_PER_STEP as EVALS_PER_STEP
+from core.choices import SOLVERS as SOLVERS
+from core.choices import check_solver, check_steps
 from core.guidance import VelocityFn
 from core.path import GaussianPath
 
@@ -63,8 +66,6 @@ def euler_maruyama(path: GaussianPath, noise: float, generator: torch.Generator 
 
 
 ODE_STEPS: dict[str, Step] = {"euler": euler_step, "heun": heun_step, "midpoint": midpoint_step}
-EVALS_PER_STEP = {"euler": 1, "heun": 2, "midpoint": 2, "sde": 1}
-SOLVERS = tuple(EVALS_PER_STEP)
 
 
 def make_step(
@@ -79,20 +80,6 @@ def make_step(
             raise ValueError("the sde solver needs the probability path")
         return euler_maruyama(path, noise, generator)
     return ODE_STEPS[check_solver(solver)]
-
-
-def check_solver(solver: str) -> str:
-    """``solver`` if it is one of :data:`SOLVERS`, else a one-line ValueError."""
-    if solver not in SOLVERS:
-        raise ValueError(f"unknown solver {solver!r}; choose from {', '.join(SOLVERS)}")
-    return solver
-
-
-def check_steps(steps: int) -> int:
-    """A step count of a solver: 1 or more."""
-    if steps < 1:
-        raise ValueError(f"steps must be at least 1, not {steps}")
-    return steps
 
 
 def time_grid(steps: int, device: torch.device | str | None = None) -> Tensor:

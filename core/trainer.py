@@ -14,93 +14,19 @@ import json
 import math
 from collections.abc import Callable
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from core.configs import LR_DECAYS as LR_DECAYS
+from core.configs import PRECISIONS as PRECISIONS
+from core.configs import TIME_SAMPLINGS as TIME_SAMPLINGS
+from core.configs import TrainConfig
 from core.data import ImageBatches
 from core.distributed import ONE_PROCESS, Ranks, all_sum, convert_sync_batchnorm, step_seed
 from core.path import GaussianPath
-from core.schedules import SCHEDULES
 from core.unet import UNet, UNetConfig
-
-TIME_SAMPLINGS = ("uniform", "logit-normal")
-LR_DECAYS = ("constant", "cosine", "linear")
-PRECISIONS = ("fp32", "bf16", "auto")
-
-
-@dataclass
-class TrainConfig:
-    """Every training setting; the defaults are the lab's recipe."""
-
-    steps: int = 5000
-    batch_size: int = 250
-    lr: float = 1e-3
-    eta: float = 0.1  # probability of dropping a label to ∅
-    schedule: str = "linear"
-    seed: int = 0
-    ema_decay: float = 0.0  # 0 = no EMA of the weights
-    grad_clip: float = 0.0  # 0 = no clipping of the gradient norm
-    # How t is drawn: uniform on [0, 1] (the lab's) or logit-normal, t = sigmoid(m + s·n) with
-    # n ~ N(0, 1) (SD3's choice): more training where the velocity is hardest to predict.
-    time_sampling: str = "uniform"
-    time_mean: float = 0.0  # m of the logit-normal
-    time_std: float = 1.0  # s of the logit-normal
-    warmup_steps: int = 0  # the lr rises linearly over these first steps
-    lr_decay: str = "constant"  # after the warm-up: constant, or cosine / linear down to lr_floor
-    lr_floor: float = 0.0  # the lr at the last step, as a fraction of lr
-    beta1: float = 0.9  # Adam's betas (the lab's are PyTorch's defaults)
-    beta2: float = 0.999
-    # Autocast of the network to bf16 (fp32 weights, loss and optimizer), or fp32; auto = bf16
-    # where the device computes it natively (CUDA, AVX512-BF16, AMX: 1.5-3x faster, measured).
-    precision: str = "fp32"
-    compile: bool = False  # torch.compile the model's forward (CUDA graphs on CUDA)
-    # NHWC activations, same math: 1.2-1.4x faster convolutions on 2 CPU cores (measured).
-    channels_last: bool = True
-    sync_bn: bool = False  # with several processes: BatchNorm statistics of the global batch
-
-    def __post_init__(self) -> None:
-        """The one check of training settings; the first bad one is named in one line."""
-        checks = (  # (name, value, whether it is good, the rule)
-            ("steps", self.steps, self.steps >= 1, "must be at least 1"),
-            ("batch size", self.batch_size, self.batch_size >= 1, "must be at least 1"),
-            ("learning rate", self.lr, 0 < self.lr < math.inf, "must be a finite number above 0"),
-            ("eta", self.eta, 0 <= self.eta < 1, "(the probability of a null label) must be in [0, 1)"),
-            ("EMA decay", self.ema_decay, 0 <= self.ema_decay < 1, "must be in [0, 1) (0 = off)"),
-            ("gradient clip", self.grad_clip, 0 <= self.grad_clip < math.inf,
-             "must be a finite number, 0 or more (0 = off)"),
-            ("schedule", self.schedule, self.schedule in SCHEDULES, f"must be one of {', '.join(SCHEDULES)}"),
-            ("time sampling", self.time_sampling, self.time_sampling in TIME_SAMPLINGS,
-             f"must be one of {', '.join(TIME_SAMPLINGS)}"),
-            ("time mean", self.time_mean, math.isfinite(self.time_mean), "must be a finite number"),
-            ("time std", self.time_std, 0 < self.time_std < math.inf, "must be a finite number above 0"),
-            ("warm-up steps", self.warmup_steps, self.warmup_steps >= 0, "must be 0 or more"),
-            ("lr decay", self.lr_decay, self.lr_decay in LR_DECAYS, f"must be one of {', '.join(LR_DECAYS)}"),
-            ("lr floor", self.lr_floor, 0 <= self.lr_floor <= 1, "(a fraction of the lr) must be in [0, 1]"),
-            ("beta1", self.beta1, 0 <= self.beta1 < 1, "must be in [0, 1)"),
-            ("beta2", self.beta2, 0 <= self.beta2 < 1, "must be in [0, 1)"),
-            ("precision", self.precision, self.precision in PRECISIONS,
-             f"must be one of {', '.join(PRECISIONS)}"),
-        )  # fmt: skip
-        for name, value, ok, rule in checks:
-            if not ok:
-                raise ValueError(f"{name} {rule}, not {value!r}")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> TrainConfig:
-        """From ``to_dict``'s output; keys added since an older file default to the lab's values."""
-        d = dict(d)
-        if "bf16" in d:  # before precision: a bool
-            d["precision"] = "bf16" if d.pop("bf16") else "fp32"
-        unknown = sorted(set(d) - set(cls.__dataclass_fields__))
-        if unknown:
-            raise ValueError(f"unknown training settings: {', '.join(unknown)}")
-        return cls(**d)
 
 
 def native_bf16(device: torch.device) -> bool:

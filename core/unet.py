@@ -9,58 +9,15 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import asdict, dataclass
 
 import torch
 from einops import rearrange
 from torch import Tensor, nn
 
-MiB = 1024**2
-
-
-@dataclass(frozen=True)
-class UNetConfig:
-    """Every architectural choice; the defaults are the lab's ``MNISTUNet``."""
-
-    channels: tuple[int, ...] = (32, 64, 128)
-    num_residual_layers: int = 2
-    t_embed_dim: int = 40
-    y_embed_dim: int = 40
-    num_classes: int = 10  # the null label ∅ is index ``num_classes``
-    image_channels: int = 1
-    image_size: int = 32  # square images; divisible by 2^(len(channels) − 1)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
-        problems = []
-        if len(self.channels) < 1 or min(self.channels) < 1:
-            problems.append(f"channels must be positive, got {list(self.channels)}")
-        if self.t_embed_dim < 2 or self.t_embed_dim % 2:
-            problems.append(f"t_embed_dim must be even and >= 2, got {self.t_embed_dim}")
-        if self.image_size < 1 or self.image_size % 2 ** (len(self.channels) - 1):
-            problems.append(f"image_size {self.image_size} is not divisible by 2^{len(self.channels) - 1}")
-        for name in ("num_residual_layers", "y_embed_dim", "num_classes", "image_channels"):
-            if getattr(self, name) < (0 if name == "num_residual_layers" else 1):
-                problems.append(f"{name} out of range: {getattr(self, name)}")
-        if problems:
-            raise ValueError("; ".join(problems))
-
-    @property
-    def null_label(self) -> int:
-        return self.num_classes
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["channels"] = list(self.channels)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> UNetConfig:
-        known = set(cls.__dataclass_fields__)
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown U-Net config keys: {', '.join(unknown)}")
-        return cls(**d)
+from core.configs import MiB as MiB
+from core.configs import UNetConfig
+from core.configs import unet_parameters as unet_parameters
+from core.configs import unet_size_bytes as unet_size_bytes
 
 
 class FourierEncoder(nn.Module):

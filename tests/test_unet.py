@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from core.trainer import new_model
-from core.unet import MiB, UNet, UNetConfig, model_size_bytes
+from core.unet import MiB, UNet, UNetConfig, model_size_bytes, unet_parameters, unet_size_bytes
 
 
 def test_default_unet_is_the_labs_size_and_shape() -> None:
@@ -13,6 +13,26 @@ def test_default_unet_is_the_labs_size_and_shape() -> None:
     x = torch.randn(3, 1, 32, 32)
     out = model(x, torch.rand(3, 1, 1, 1), torch.tensor([0, 9, 10]))
     assert out.shape == (3, 1, 32, 32)
+
+
+COUNTED = [
+    UNetConfig(),  # the lab's: 4.715 MiB
+    UNetConfig(channels=(16, 32, 64), num_residual_layers=1, t_embed_dim=32, y_embed_dim=32),  # cpu preset
+    UNetConfig(channels=(8, 16, 24, 32), num_residual_layers=3, t_embed_dim=6, y_embed_dim=10, image_size=16),
+    UNetConfig(
+        channels=(8,), num_residual_layers=0, t_embed_dim=2, y_embed_dim=3, num_classes=2, image_channels=3
+    ),
+]
+
+
+@pytest.mark.parametrize("config", COUNTED, ids=lambda c: ",".join(map(str, c.channels)))
+def test_the_size_counted_from_the_config_is_the_built_models(config: UNetConfig) -> None:
+    """``cfg-tui info`` counts without building the U-Net (so without torch): the same numbers."""
+    model = UNet(config)
+    assert unet_parameters(config) == sum(p.numel() for p in model.parameters())
+    assert unet_size_bytes(config) == model_size_bytes(model)
+    if config == UNetConfig():
+        assert f"{unet_size_bytes(config) / MiB:.3f}" == "4.715"
 
 
 def test_time_can_be_flat_or_image_shaped() -> None:

@@ -12,12 +12,10 @@ result equals the lab's pipeline exactly.
 from __future__ import annotations
 
 import hashlib
-import os
 import time
 from pathlib import Path
 
 import numpy as np
-import platformdirs
 import torch
 from PIL import Image
 from safetensors import safe_open
@@ -26,16 +24,12 @@ from torch import Tensor
 from torchvision import transforms
 
 from core.data.batches import ImageBatches
+from core.data.root import DATA_ROOT_ENV as DATA_ROOT_ENV
+from core.data.root import default_data_root
 from core.data.sources import DATASETS, RAW_FILES, DataError, Dataset, Log, ensure_raw, read_raw_split
 from core.files import atomic_write_bytes
 
 PREPROCESS_VERSION = "1"
-DATA_ROOT_ENV = "CFG_TUI_DATA_ROOT"
-
-
-def default_data_root() -> Path:
-    """``$CFG_TUI_DATA_ROOT``, else the per-user data folder (e.g. ~/.local/share/cfg-tui)."""
-    return Path(os.environ.get(DATA_ROOT_ENV) or platformdirs.user_data_dir("cfg-tui"))
 
 
 def resize_like_lab(images: np.ndarray) -> np.ndarray:

@@ -7,39 +7,23 @@ import json
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
 import typer
 
-from core.ablation import (
-    Variant,
-    at_guidance,
-    best,
-    collect,
-    default_variants,
-    pooled,
-    seconds_per_step,
-    train_variant,
-)
-from core.bench import (
-    LabSampler,
-    PeakMemory,
-    forward_flops,
-    interleaved_medians,
-    lab_sample,
-    lab_train_step,
-    median_seconds,
-    training_flops,
-)
-from core.data import DATASETS, default_data_root, load_split
-from core.guidance import Calls
+from core.choices import SOLVERS
+from core.configs import TrainConfig, UNetConfig
+from core.data import DATASETS, default_data_root
 from core.presets import PRESETS
-from core.sampling import SAMPLERS, Sampler, resolve_grid, sample
 from core.settings import resolve_device
-from core.solvers import SOLVERS
-from core.trainer import CFGTrainer, TrainConfig, native_bf16, new_model
-from core.unet import UNet, UNetConfig
 from tui.commands.common import DataRoot, log, parse_floats
+
+# Everything timed here loads torch: imported in the commands, so that --help does not wait for it.
+if TYPE_CHECKING:
+    import torch
+
+    from core.sampling import Sampler
+    from core.unet import UNet
 
 app = typer.Typer(help="Benchmarks against the lab's own loops, run side by side.", no_args_is_help=True)
 
@@ -52,6 +36,12 @@ def data_share(
     data_root: Path | None = DataRoot,
 ) -> None:
     """The data share of one training step: the lab's item-by-item PIL sampler versus ours."""
+    import torch
+
+    from core.bench import LabSampler, median_seconds
+    from core.data import load_split
+    from core.trainer import CFGTrainer, new_model
+
     root = data_root or default_data_root()
     ours, _ = load_split(dataset, "train", root, log=log)
     lab = LabSampler(DATASETS[dataset], root)
@@ -75,6 +65,7 @@ def data_share(
 
 def _synced(fn: Callable[[], object], device: torch.device) -> Callable[[], None]:
     """``fn`` that returns only when the device has finished its work (so that timing is honest)."""
+    import torch
 
     def call() -> None:
         fn()
@@ -86,6 +77,8 @@ def _synced(fn: Callable[[], object], device: torch.device) -> Callable[[], None
 
 def _our_variants(device: torch.device, compile: bool) -> dict[str, dict]:
     """Our training settings to time: NCHW, channels_last, bf16 where the device has it, compile."""
+    from core.trainer import native_bf16
+
     variants: dict[str, dict] = {"ours, NCHW fp32": {"channels_last": False}, "ours, channels_last fp32": {}}
     bf16 = native_bf16(device)
     if bf16:
@@ -105,6 +98,12 @@ def train_speed(
     data_root: Path | None = DataRoot,
 ) -> None:
     """Training steps of the seed preset: the lab's loop against ours, same U-Net, same device."""
+    import torch
+
+    from core.bench import LabSampler, PeakMemory, interleaved_medians, lab_train_step, training_flops
+    from core.data import load_split
+    from core.trainer import CFGTrainer, native_bf16, new_model
+
     torch_device = resolve_device(device)
     root = data_root or default_data_root()
     ours_data, _ = load_split("mnist", "train", root, device=torch_device, log=log)
@@ -158,8 +157,13 @@ def sample_speed(
 ) -> None:
     """Sampling 110 images (digits 0-9 and null, 10 each): the lab's sampler against ours, with the
     lab and fast presets (cfg-tui sample --preset) and any --fast cells."""
+    import torch
+
+    from core.bench import PeakMemory, forward_flops, interleaved_medians
     from core.checkpoint import load_checkpoint
     from core.runs import checkpoint_file
+    from core.sampling import SAMPLERS, Sampler
+    from core.trainer import new_model
 
     torch_device = resolve_device(device)
     extra = [Sampler(solver=solver, steps=steps) for solver, steps in _solver_steps(fast)] if fast else []
@@ -208,9 +212,13 @@ class _LabVariant:
         self.nfe = 2.0 * 99
 
     def warm_up(self) -> None:
+        from core.bench import lab_sample
+
         lab_sample(self.model, self.labels, self.w, 3)
 
     def __call__(self) -> None:
+        from core.bench import lab_sample
+
         lab_sample(self.model, self.labels, self.w)
 
 
@@ -221,6 +229,9 @@ class _OurVariant:
     def __init__(
         self, model: UNet, labels: torch.Tensor, w: float, sampler: Sampler, weights: Path | None
     ) -> None:
+        from core.guidance import Calls
+        from core.sampling import resolve_grid
+
         self.model, self.labels, self.w, self.sampler = model, labels, w, sampler
         self.note = ""
         if sampler.grid == "fitted" and weights is None:
@@ -234,10 +245,15 @@ class _OurVariant:
         return self.calls.nfe
 
     def warm_up(self) -> None:
+        from core.sampling import resolve_grid, sample
+
         short = replace(self.sampler, steps=min(2, self.sampler.steps), grid="uniform")
         sample(self.model, self.labels, self.w, short, resolve_grid(short, self.model, None))
 
     def __call__(self) -> None:
+        from core.guidance import Calls
+        from core.sampling import sample
+
         self.calls = Calls()
         sample(self.model, self.labels, self.w, self.sampler, self.grid, calls=self.calls)
 
@@ -258,6 +274,11 @@ def recipe(
     """The training-recipe ablation: the base preset against each trick alone and all together, for
     the same time budget (counted in each recipe's own timed steps, in CPU seconds), with weight
     snapshots to measure with ``cfg-tui eval --checkpoint``."""
+    import torch
+
+    from core.ablation import Variant, collect, default_variants, pooled, seconds_per_step, train_variant
+    from core.data import load_split
+
     if preset not in PRESETS:
         raise typer.BadParameter(f"preset must be one of {', '.join(PRESETS)}, not {preset!r}")
     if report:
@@ -293,6 +314,8 @@ def recipe(
 
 def _print_ablation(rows: list[dict]) -> None:
     """One line per snapshot: time (share of the budget, CPU seconds), step, w = 3 and the best w."""
+    from core.ablation import at_guidance, best
+
     typer.echo(f"{'variant':16s} {'weights':10s} {'time':>5s} {'cpu s':>6s} {'step':>5s}   "
                f"{'FD w=3':>12s} {'acc':>5s}   {'best w':>6s} {'FD':>12s} {'acc':>5s}")  # fmt: skip
     for r in rows:

@@ -7,20 +7,21 @@ import sys
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import typer
 from rich.console import Console
 
+from core.choices import GRIDS, check_feature_layer, check_grid, check_solver, check_steps, describe_preset
 from core.data import DATA_ROOT_ENV
-from core.evaluation import samplers
 from core.files import check_writable as core_check_writable
-from core.grids import GRIDS, check_grid
-from core.guidance import Guidance, parse_guidance
-from core.metrics import check_feature_layer
-from core.sampling import SAMPLERS, Sampler, build_sampler
-from core.solvers import check_solver, check_steps
 from tui import parse as tui_parse
+
+# Every command module is imported for --help, so nothing here may load torch (2-3 s): the modules
+# that do are imported inside the functions that sample or measure.
+if TYPE_CHECKING:
+    from core.guidance import Guidance
+    from core.sampling import Sampler
 
 T = TypeVar("T")
 
@@ -95,6 +96,8 @@ GUIDE_HELP = (
 
 def parse_guide(option: str, spec: str) -> Guidance:
     """One guidance method from its ``name:key=value,...`` form."""
+    from core.guidance import parse_guidance
+
     return _usage(parse_guidance, spec, option=option)
 
 
@@ -108,6 +111,8 @@ def sampler_options(
     noise: float | None = None,
 ) -> Sampler:
     """The sampler the options describe: ``--preset`` with any of the others replacing its settings."""
+    from core.sampling import build_sampler
+
     method = parse_guide("--guide", guide) if guide is not None else None
     if solver is not None:
         _usage(check_solver, solver, option="--solver")
@@ -120,13 +125,12 @@ def sampler_options(
     )
 
 
-PresetOption = typer.Option(
-    "lab",
-    "--preset",
-    help="lab: the lab's sampler (Euler × 99, uniform grid, CFG); fast: "
-    + SAMPLERS["fast"].describe()
-    + " (measured to equal lab's quality on the bundled model).",
+PRESET_HELP = (
+    f"lab: the lab's sampler (Euler × 99, uniform grid, CFG); fast: {describe_preset('fast')} "
+    "(measured to equal lab's quality on the bundled model)."
 )
+PresetOption = typer.Option("lab", "--preset", help=PRESET_HELP)
+"""eval's: the lab's sampler, the reference the others are measured against (sample has its own)."""
 GridOption = typer.Option(
     None, help=f"Time grid: {', '.join(GRIDS)} (fitted: to this model, once, stored beside it)."
 )
@@ -142,6 +146,8 @@ def sampler_cells(
     solvers: list[str], step_counts: list[int], methods: list[Guidance], grids: list[str]
 ) -> list[Sampler]:
     """Every solver × steps × method × grid sampler (a bad combination: one line, exit 2)."""
+    from core.evaluation import samplers
+
     return _usage(samplers, solvers, step_counts, methods, grids)
 
 

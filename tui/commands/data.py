@@ -5,13 +5,11 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import torch
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from core.data import DATASETS, DataError, default_data_root, load_split
-from core.data.cache import cache_path
+from core.data import DATASETS, DataError, default_data_root
 from core.data.sources import RAW_FILES
 from tui.commands.common import DataRoot, log
 
@@ -32,6 +30,10 @@ def fetch(
     data_root: Path | None = DataRoot,
 ) -> None:
     """Get the raw files (trying each source in turn) and preprocess both splits once."""
+    import torch  # here, not above: --help must not wait for it
+
+    from core.data import load_split
+
     root = data_root or default_data_root()
     for name in _names(dataset):
         for split in RAW_FILES:
@@ -49,6 +51,8 @@ def fetch(
 @app.command()
 def info(data_root: Path | None = DataRoot) -> None:
     """Show, for each dataset, where its raw files and caches are and whether they are there."""
+    from core.data.cache import cache_path
+
     root = data_root or default_data_root()
     table = Table("dataset", "split", "raw files", "cache")
     for dataset in DATASETS.values():

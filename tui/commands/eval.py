@@ -8,42 +8,18 @@ import json
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
 import typer
 from rich.table import Table
 
 from core.assets import CLASSIFIER
 from core.checkpoint import load_checkpoint
-from core.damage import DAMAGES
-from core.data import load_split
-from core.evaluation import (
-    MEASURES,
-    check_rows,
-    judge,
-    load_yardstick,
-    reference_rows,
-    score,
-    sweep,
-    versus,
-)
+from core.choices import FEATURE_LAYERS, GRIDS, SOLVERS
 from core.files import atomic_write_text
-from core.grids import GRIDS
-from core.guidance import CFG, Guidance
 from core.images import line_chart, load_samples_npz, save_png
-from core.metrics import (
-    FEATURE_LAYERS,
-    Classifier,
-    Reference,
-    accuracy,
-    save_classifier,
-    train_classifier,
-)
 from core.runs import checkpoint_file
-from core.sampling import Sampler, resolve_grid, with_guide_models
 from core.settings import resolve_device
-from core.solvers import SOLVERS
-from core.unet import UNet
 from tui.commands.common import (
     GUIDE_HELP,
     DataRoot,
@@ -66,6 +42,15 @@ from tui.commands.common import (
 )
 from tui.format import EVAL_COLUMNS, eval_cells, with_spread
 
+# The evaluation's modules load torch: imported in the commands, so that --help does not wait for them.
+if TYPE_CHECKING:
+    import torch
+
+    from core.guidance import Guidance
+    from core.metrics import Classifier, Reference
+    from core.sampling import Sampler
+    from core.unet import UNet
+
 app = typer.Typer(help="Measure sample quality: accuracy, Fréchet distance, diversity.")
 
 
@@ -82,6 +67,8 @@ def _classifier_and_reference(
     classifier_path: Path, device: torch.device, data_root: Path | None, feature_layer: str | None = None
 ) -> tuple[Classifier, Reference]:
     """The classifier (measuring in ``feature_layer`` if given, else its own) and the embedded test set."""
+    from core.evaluation import load_yardstick
+
     return load_yardstick(classifier_path, device, data_root, feature_layer, log=log)
 
 
@@ -100,6 +87,8 @@ def _model_and_cells(
 ) -> tuple[UNet, Callable[[Sampler], torch.Tensor], list[Sampler]]:
     """The model, its grid resolver (fitted grids stored beside its weights) and the cells with
     auto's guide model loaded."""
+    from core.sampling import resolve_grid, with_guide_models
+
     weights = checkpoint_file(checkpoint)
     model, _ = load_checkpoint(weights, device)
     grid_of = lambda sampler: resolve_grid(sampler, model, weights, log=log)  # noqa: E731
@@ -149,6 +138,9 @@ def evaluate(
     precision and recall, each with its spread (± a standard error), and n beside them."""
     if ctx.invoked_subcommand is not None:
         return
+    from core.data import load_split
+    from core.evaluation import reference_rows, score, sweep
+
     base = sampler_options(preset, solver, steps, grid, shift)
     cells = [with_method(base, method) for method in parse_guides(guide, base.guide)]
     scales = parse_floats("--guidance", guidance)
@@ -191,6 +183,9 @@ def check_command(
     """Check the yardstick: real training images (the floor), the same under blur, noise, quantisation
     and a shift, and generated sets; each measure must worsen with each damage's strength, and its
     mildest damage must sit 3 spreads above the floor."""
+    from core.data import load_split
+    from core.evaluation import check_rows
+
     check_writable("--out", out)
     if feature_layer is not None:
         parse_feature_layer("--feature-layer", feature_layer)
@@ -213,6 +208,9 @@ def check_command(
 def verdict_table(rows: list[dict]) -> Table:
     """Per measure and damage: does it worsen with strength, and by how many spreads the mildest
     damage sits above the floor (≥ 3 passes)."""
+    from core.damage import DAMAGES
+    from core.evaluation import MEASURES, judge
+
     table = Table("measure", *DAMAGES, "passes", title="does each measure see each damage?")
     for measure in MEASURES:
         verdicts = judge(rows, measure)
@@ -236,6 +234,9 @@ def train_classifier_command(
     data_root: Path | None = DataRoot,
 ) -> None:
     """Train the small CNN of cfg-tui eval on MNIST (the lab's preprocessing) and report test accuracy."""
+    from core.data import load_split
+    from core.metrics import accuracy, save_classifier, train_classifier
+
     check_writable("--out", out)
     torch_device = resolve_device(device)
     train, _ = load_split("mnist", "train", data_root, device=torch_device, log=log)
@@ -274,6 +275,9 @@ def sweep_command(
 ) -> None:
     """Every w × solver × steps × grid × method cell: quality, NFE and seconds, as JSON, CSV and PNG
     charts, and each cell against the lab's sampler (Euler 99, uniform grid, CFG) at its w."""
+    from core.evaluation import sweep, versus
+    from core.guidance import CFG
+
     scales = list(parse_floats("--guidance", guidance))
     solver_names = parse_solvers("--solvers", solvers)
     step_counts = parse_steps("--steps", steps)
@@ -321,6 +325,8 @@ def versus_table(comparison: list[dict]) -> Table:
 
 
 def write_sweep(out_dir: Path, rows: list[dict]) -> None:
+    from core.evaluation import MEASURES
+
     atomic_write_text(out_dir / "sweep.json", json.dumps(rows, indent=2) + "\n")
     buffer = io.StringIO()
     fields = [

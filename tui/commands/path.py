@@ -5,14 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import torch
 import typer
 
-from core.data import DATASETS, load_split
+from core.data import DATASETS
 from core.images import PAD, grid_figure, save_png, tile
-from core.path import GaussianPath
 from core.schedules import SCHEDULES
-from tui.art import art_console, half_block_lines, labelled_text
 from tui.commands.common import DataRoot, check_writable, log, parse_floats
 
 
@@ -28,6 +25,12 @@ def path(
     show: bool = typer.Option(False, "--show", help="Print the panels as half-block art."),
 ) -> None:
     """Draw data z and show x_t ~ p_t(·|z) from noise (t = 0) to data (t = 1)."""
+    import torch  # here, not above: --help must not wait for it
+
+    from core.data import load_split
+    from core.path import GaussianPath
+    from tui.art import art_console, half_block_lines, labelled_text
+
     ts = parse_floats("--times", times)
     if any(not 0 <= t <= 1 for t in ts):
         raise typer.BadParameter(f"--times must lie in [0, 1], got {times}")

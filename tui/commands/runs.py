@@ -11,6 +11,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from core.configs import TrainConfig
 from core.runs import (
     RunDir,
     RunError,
@@ -20,7 +21,6 @@ from core.runs import (
     quality_records,
     steps_text,
 )
-from core.trainer import TrainConfig
 from tui.commands.common import wide_console
 from tui.format import NONE, QUALITY_COLUMNS, RunRow, format_duration, format_loss, quality_cells
 

@@ -7,34 +7,30 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from core import quick_eval
+from core.configs import LR_DECAYS, TIME_SAMPLINGS
 from core.data import DATASETS
-from core.distributed import Ranks
-from core.lifecycle import (
-    Prepared,
-    ask_to_stop,
-    create_run,
-    open_session,
-    prepare_resume,
-    train_as_rank,
-    train_run,
-)
 from core.presets import PRESETS
 from core.runs import RunDir, default_runs_folder
 from core.schedules import SCHEDULES
-from core.session import SessionOptions, TrainingSession
 from core.settings import DEVICES, RunSettings, check_processes, new_run_path, plan_run, resolve_device
-from core.trainer import LR_DECAYS, TIME_SAMPLINGS
+from tui import defaults
 from tui.commands.common import DataRoot, log, parse_ints
+
+# The trainer's modules load torch: imported in the command, so that --help does not wait for them.
+if TYPE_CHECKING:
+    from core.lifecycle import Prepared
+    from core.session import SessionOptions, TrainingSession
 
 
 def train(
     preset: str = typer.Option(
-        "auto",
+        defaults.TRAIN_PRESET,
         help="; ".join(f"{name}: {p.description}" for name, p in PRESETS.items())
         + "; auto: seed on a GPU, else cpu.",
     ),
@@ -95,6 +91,10 @@ def train(
     ),
 ) -> None:
     """Train the U-Net with CFG flow matching, writing a run directory (resumable exactly)."""
+    from core.distributed import Ranks
+    from core.lifecycle import create_run, open_session, prepare_resume, train_as_rank
+    from core.session import SessionOptions
+
     ranks = Ranks.from_env()
     options = SessionOptions(checkpoint_every, preview_every, log_every, eval_every)
     overrides = {
@@ -167,6 +167,8 @@ def _torchrun(
     env = dict(os.environ)
     # torchrun would give each rank one thread (and say so); share the cores out instead.
     env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // processes)))
+    from core.lifecycle import ask_to_stop
+
     child = subprocess.Popen(command, env=env, start_new_session=True)
     run = RunDir(run_dir)
 
@@ -188,6 +190,8 @@ def _run(session: TrainingSession) -> None:
 
 def _train_with_progress(session: TrainingSession) -> str:
     """A Rich progress bar on a terminal, plain log lines otherwise."""
+    from core.lifecycle import train_run
+
     total, start_step = session.total, session.trainer.step
     if sys.stdout.isatty():
         columns = (

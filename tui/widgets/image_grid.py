@@ -1,20 +1,47 @@
-"""The sample grid as half-block art: one guidance panel at a time, rows paged to fit.
+"""The sample grid: rows (one per label) × columns (samples) × panels (one per guidance scale w).
 
-Holds uint8 images (no tensors); halves the tiles (to 16 pixels at least) to fit the width, shows
-as many rows as fit the height, and pages through rows and panels.
+Fits what it can (:func:`tui.art.fit_grid`): the whole request at the biggest tile of 32, 16 and
+8 pixels that holds it, panels side by side, else stacked, else one at a time; what does not fit
+at 8 pixels is paged: rows (:meth:`ImageGrid.page`), columns (:meth:`ImageGrid.page_cols`) and
+panels (:meth:`ImageGrid.turn`). :meth:`ImageGrid.zoom` picks the tile size instead.
+
+Draws half-blocks, or real pixels by kitty's graphics protocol or sixel (:mod:`tui.graphics`);
+the pixels, labels and titles are the same in every mode. Holds uint8 images (no tensors).
 """
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass
 
 import numpy as np
-from rich.text import Text
+from rich.control import Control
+from rich.segment import Segment
+from rich.style import Style
+from textual import events
+from textual.dom import NoScreen
+from textual.geometry import Region
 from textual.reactive import reactive
+from textual.strip import Strip
 from textual.widget import Widget
 
-from core.images import PAD, mosaic
-from tui.art import fit_tiles, half_block_lines, labelled_text
+from tui.art import Fit, fit_grid, fit_parts, shrink, tile_sizes
+from tui.graphics import (
+    DrawMode,
+    GraphicsMode,
+    PanelArt,
+    Picture,
+    Placed,
+    cell_size,
+    control,
+    detect_mode,
+    grid_picture,
+    panel_art,
+    parse_mode,
+)
+
+EMPTY = "No samples yet: pick digits, then ctrl+g to generate."
+TOO_SMALL = "Too small for one tile: make the window bigger."
 
 
 @dataclass
@@ -25,7 +52,7 @@ class GridPanel:
 
 
 class ImageGrid(Widget):
-    """Rows of samples (one per label) for one guidance panel, as ``▀`` cells."""
+    """Rows of samples (one per label) for each guidance panel, fitted to the widget and paged."""
 
     DEFAULT_CSS = """
     ImageGrid {
@@ -36,72 +63,311 @@ class ImageGrid(Widget):
 
     panel_index: reactive[int] = reactive(0)
     first_row: reactive[int] = reactive(0)
+    first_col: reactive[int] = reactive(0)
     frame: reactive[int | None] = reactive(None)
+    zoom_tile: reactive[int | None] = reactive(None)
+    """Pixels of a tile chosen by :meth:`zoom`; None fits automatically."""
+    graphics: reactive[GraphicsMode] = reactive[GraphicsMode]("auto")
+    """What to draw with (auto, kitty, sixel, halfblock); ``auto`` is what was detected before the
+    app started (:func:`tui.graphics.detect_mode`), else half-blocks."""
 
-    def __init__(self, id: str | None = None) -> None:
+    def __init__(self, id: str | None = None, graphics: GraphicsMode | str = "auto") -> None:
         super().__init__(id=id)
         self.panels: list[GridPanel] = []
         self.row_labels: list[str] = []
         self.per_row = 1
+        self.set_reactive(ImageGrid.graphics, parse_mode(graphics))
+        self._generation = 0  # changes with every show(): the caches' keys name the data by it
+        self._picture_key: Hashable = None
+        self._picture: Picture | None = None
+        self._strips: list[Strip] = []
+        self._arts: dict[Hashable, PanelArt] = {}
+        self._fit_key: Hashable = None
+        self._fit_value: Fit | None = None
+        self._refresh_asked = False  # a sixel image cut by a partial redraw waits for a whole one
+
+    def validate_graphics(self, value: str) -> GraphicsMode:
+        return parse_mode(value)
 
     def show(self, panels: list[GridPanel], row_labels: list[str], per_row: int) -> None:
+        """Show ``panels`` of ``len(row_labels) × per_row`` images each, from the top left."""
         self.panels, self.row_labels, self.per_row = panels, row_labels, per_row
-        self.panel_index, self.first_row, self.frame = 0, 0, None
+        self._generation += 1
+        self.panel_index, self.first_row, self.first_col, self.frame = 0, 0, 0, None
+        if panels and self.zoom_tile not in tile_sizes(self._native()):
+            self.zoom_tile = None
         self.refresh()
 
-    def _label_width(self) -> int:
-        return max(map(len, self.row_labels), default=1) + 1
+    # -- what is shown ---------------------------------------------------------------------------
+
+    def _native(self) -> int:
+        return self.panels[0].images.shape[-2]
+
+    @property
+    def draw_mode(self) -> DrawMode:
+        """The mode drawn with now (never asks the terminal: Textual is reading it)."""
+        return detect_mode(self.graphics, query=False)
+
+    @property
+    def label_width(self) -> int:
+        """Cells of the label column: the widest label and a space."""
+        return max(map(len, self.row_labels), default=0) + 1
+
+    def _fit(self, tiles: list[int] | None = None) -> Fit | None:
+        if not self.panels:
+            return None
+        sizes = tile_sizes(self._native())
+        if tiles is None:
+            tiles = [self.zoom_tile] if self.zoom_tile in sizes else sizes
+        # A sixel image is drawn from the line below it (see render_lines): keep one free.
+        height = self.size.height - (self.draw_mode == "sixel")
+        shape = (len(self.panels), len(self.row_labels), self.per_row)
+        # Asked for by every line drawn: remembered for the last question.
+        key = (self.size.width, height, shape, self.label_width, tuple(tiles))
+        if key != self._fit_key:
+            self._fit_key, self._fit_value = (
+                key,
+                fit_grid(self.size.width, height, shape, self.label_width, tiles),
+            )
+        return self._fit_value
+
+    @property
+    def fit(self) -> Fit | None:
+        """How the grid is shown now: tile size, arrangement, rows and columns per panel."""
+        return self._fit()
+
+    @property
+    def tile(self) -> int | None:
+        """Pixels of a shown tile (None before samples, or when not one fits)."""
+        fit = self.fit
+        return None if fit is None else fit.tile
+
+    def visible_rows(self) -> range:
+        """Indices of the shown rows (the same in every shown panel)."""
+        fit = self.fit
+        return _window(self.first_row, 0 if fit is None else fit.rows, len(self.row_labels))
+
+    def visible_cols(self) -> range:
+        """Indices of the shown columns."""
+        fit = self.fit
+        return _window(self.first_col, 0 if fit is None else fit.cols, self.per_row)
+
+    def visible_panels(self) -> list[int]:
+        """Indices of the shown panels: all, or the turned-to one."""
+        fit = self.fit
+        if fit is None:
+            return []
+        if fit.arrangement == "single":
+            return [self.panel_index % len(self.panels)]
+        return list(range(len(self.panels)))
+
+    def _images(self, index: int) -> np.ndarray:
+        """Panel ``index``'s images ``(N, H, W)``: the trajectory's frame while one is shown."""
+        panel = self.panels[index]
+        if self.frame is None or panel.frames is None:
+            return panel.images
+        return panel.frames[min(self.frame, len(panel.frames) - 1)]
 
     def tile_images(self) -> np.ndarray:
-        """The current panel's (or trajectory frame's) images, halved while too wide."""
-        panel = self.panels[self.panel_index]
-        images = panel.images if self.frame is None or panel.frames is None else panel.frames[self.frame]
-        return fit_tiles(images, self.per_row, max(self.size.width - self._label_width(), 1))
+        """The current panel's (or trajectory frame's) images ``(N, t, t)`` at the shown tile size."""
+        return shrink(self._images(self.panel_index), self.tile or self._native())
 
-    def rows_that_fit(self, tile: int) -> int:
-        return max(1, (2 * (self.size.height - 1) - PAD) // (tile + PAD))
+    def rows_that_fit(self, tile: int | None = None) -> int:
+        """Rows of tiles shown per panel (at ``tile`` pixels if given, else as shown)."""
+        fit = self._fit(None if tile is None else [tile])
+        return 0 if fit is None else fit.rows
+
+    def cols_that_fit(self, tile: int | None = None) -> int:
+        """Columns of tiles shown per panel (at ``tile`` pixels if given, else as shown)."""
+        fit = self._fit(None if tile is None else [tile])
+        return 0 if fit is None else fit.cols
+
+    # -- moving ----------------------------------------------------------------------------------
 
     def page(self, delta: int) -> None:
         """Move by ``delta`` screens of rows."""
-        if not self.panels:
-            return
-        visible = self.rows_that_fit(self.tile_images().shape[-1])
-        last = max(0, len(self.row_labels) - visible)
-        self.first_row = min(max(0, self.first_row + delta * visible), last)
+        self.scroll_rows(delta * len(self.visible_rows()))
+
+    def page_cols(self, delta: int) -> None:
+        """Move by ``delta`` screens of columns."""
+        self.scroll_cols(delta * len(self.visible_cols()))
+
+    def scroll_rows(self, delta: int) -> None:
+        """Move by ``delta`` rows (the last screen stays full)."""
+        shown = self.visible_rows()
+        self.first_row = _window(shown.start + delta, len(shown), len(self.row_labels)).start
+
+    def scroll_cols(self, delta: int) -> None:
+        """Move by ``delta`` columns (the last screen stays full)."""
+        shown = self.visible_cols()
+        self.first_col = _window(shown.start + delta, len(shown), self.per_row).start
 
     def turn(self, delta: int) -> None:
-        """Move to the previous/next guidance panel."""
+        """Move to the previous/next guidance panel (shown alone when they do not all fit)."""
         if self.panels:
             self.panel_index = (self.panel_index + delta) % len(self.panels)
 
-    def cols_that_fit(self, tile: int) -> int:
-        return max(1, min(self.per_row, (self.size.width - self._label_width() - PAD) // (tile + PAD)))
+    def zoom(self, delta: int) -> None:
+        """Tiles ``delta`` sizes bigger (+1: 8 → 16 → 32) or smaller (−1) than shown; 0 fits again."""
+        if not self.panels or delta == 0:
+            self.zoom_tile = None
+            return
+        sizes = tile_sizes(self._native())  # biggest first
+        at = sizes.index(self.tile) if self.tile in sizes else len(sizes) - 1
+        self.zoom_tile = sizes[min(max(at - delta, 0), len(sizes) - 1)]
 
-    def render(self) -> Text:
-        if not self.panels:
-            return Text("No samples yet: pick digits, then ctrl+g to generate.", style="dim")
-        images = self.tile_images()
-        tile = images.shape[-1]
-        visible, cols = self.rows_that_fit(tile), self.cols_that_fit(tile)
-        # Labels padded to the widest of all rows, so that paging does not shift the art.
-        width = self._label_width() - 1
-        rows = [r.rjust(width) for r in self.row_labels[self.first_row : self.first_row + visible]]
-        grid = images.reshape(len(self.row_labels), self.per_row, tile, tile)
-        shown = grid[self.first_row : self.first_row + len(rows), :cols].reshape(-1, tile, tile)
-        text = labelled_text(
-            half_block_lines(mosaic(shown, cols)), self._title(len(rows), cols), rows, tile + PAD
-        )
-        return text
+    def _wheel(self, event: events.MouseEvent, delta: int) -> None:
+        """A wheel notch moves a row; with shift, or when every row is shown, a column."""
+        rows = self.visible_rows()
+        if event.shift or len(rows) == len(self.row_labels):
+            self.scroll_cols(delta)
+        else:
+            self.scroll_rows(delta)
+        event.stop()
 
-    def _title(self, shown: int, cols: int) -> str:
-        panel = self.panels[self.panel_index]
-        parts = [panel.title]
-        if len(self.panels) > 1:
-            parts.append(f"panel {self.panel_index + 1}/{len(self.panels)}")
-        if shown < len(self.row_labels):
-            parts.append(f"rows {self.first_row + 1}-{self.first_row + shown}/{len(self.row_labels)}")
-        if cols < self.per_row:
-            parts.append(f"{cols}/{self.per_row} cols")
-        if self.frame is not None and panel.frames is not None:
-            parts.append(f"frame {self.frame + 1}/{len(panel.frames)}")
-        return " · ".join(parts)
+    def on_mouse_scroll_down(self, event: events.MouseScrollDown) -> None:
+        self._wheel(event, 1)
+
+    def on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
+        self._wheel(event, -1)
+
+    def on_mouse_scroll_right(self, event: events.MouseScrollRight) -> None:
+        self.scroll_cols(1)
+        event.stop()
+
+    def on_mouse_scroll_left(self, event: events.MouseScrollLeft) -> None:
+        self.scroll_cols(-1)
+        event.stop()
+
+    # -- the title -------------------------------------------------------------------------------
+
+    def status_parts(self) -> list[str]:
+        """What the title line says beside the panels' titles: the panel (when one at a time),
+        rows, columns, trajectory frame, tile size (and "zoom" when chosen, not fitted)."""
+        fit = self.fit
+        if fit is None:
+            return []
+        parts = []
+        if fit.arrangement == "single" and len(self.panels) > 1:
+            parts.append(f"panel {self.panel_index % len(self.panels) + 1}/{len(self.panels)}")
+        parts.append(f"rows {_span(self.visible_rows())}/{len(self.row_labels)}")
+        parts.append(f"cols {_span(self.visible_cols())}/{self.per_row}")
+        frames = self.panels[self.panel_index % len(self.panels)].frames
+        if self.frame is not None and frames is not None:
+            parts.append(f"frame {min(self.frame, len(frames) - 1) + 1}/{len(frames)}")
+        parts.append(f"{fit.tile} px" + (" zoom" if self.zoom_tile is not None else ""))
+        return parts
+
+    @property
+    def status(self) -> str:
+        """The title line's words in full, e.g. "w = 3 · panel 2/3 · rows 1-6/11 · cols 1-4/4 · 16 px"
+        (the shown panels' titles first)."""
+        titles = [self.panels[i].title for i in self.visible_panels()]
+        return " · ".join([", ".join(titles), *self.status_parts()] if titles else [])
+
+    # -- drawing ---------------------------------------------------------------------------------
+
+    def _art(
+        self, index: int, fit: Fit, rows: range, cols: range, mode: DrawMode
+    ) -> tuple[Hashable, PanelArt]:
+        """Panel ``index``'s page and its key, made once per (data, frame, tile, page, mode, cell size)."""
+        cell = cell_size() if mode != "halfblock" else None
+        key = (self._generation, index, self.frame, fit.tile, rows, cols, mode, cell)
+        art = self._arts.get(key)
+        if art is None:
+            console = self.app.console if mode == "kitty" else None
+            art = panel_art(self._images(index), self.per_row, fit.tile, rows, cols, mode, console)
+        return key, art
+
+    def _current(self) -> tuple[Picture | None, list[Strip]]:
+        """The picture and its strips for the state now, rebuilt only when the state changed."""
+        fit, width = self.fit, self.size.width
+        rows, cols, shown = self.visible_rows(), self.visible_cols(), self.visible_panels()
+        mode, status = self.draw_mode, tuple(self.status_parts())
+        key = (self._generation, self.size, fit, rows, cols, tuple(shown), self.frame, mode, status)
+        if key == self._picture_key:
+            return self._picture, self._strips
+        if fit is None:
+            message = EMPTY if not self.panels else TOO_SMALL
+            picture = None
+            lines = [[Segment(fit_parts(message.split(), width, " "), Style(dim=True))]]
+            arts: dict[Hashable, PanelArt] = {}
+        else:
+            arts = dict(self._art(i, fit, rows, cols, mode) for i in shown)
+            titles = [self.panels[i].title for i in shown]
+            labels = self.row_labels[rows.start : rows.stop]
+            picture = grid_picture(list(arts.values()), titles, labels, fit, status, width, self.label_width)
+            lines = picture.lines
+        self._replace_arts(arts)
+        self._picture_key, self._picture = key, picture
+        self._strips = [Strip(line).adjust_cell_length(width) for line in lines]
+        return picture, self._strips
+
+    def _replace_arts(self, arts: dict[Hashable, PanelArt]) -> None:
+        """Keep the shown pages' art; free the rest in the terminal (kitty holds sent images)."""
+        for key, art in self._arts.items():
+            if key not in arts:
+                art.cleanup()
+        self._arts = arts
+
+    def on_unmount(self) -> None:
+        self._replace_arts({})
+
+    def render_line(self, y: int) -> Strip:
+        _, strips = self._current()
+        return strips[y] if y < len(strips) else Strip.blank(self.size.width)
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        """Lines as Textual draws them; with sixel, the images drawn over their blank cells."""
+        strips = super().render_lines(crop)
+        picture, _ = self._current()
+        if picture is None or self.draw_mode != "sixel" or not self._screen_shows_me():
+            return strips
+        if crop == self.region.reset_offset:
+            self._refresh_asked = False
+        for placed in picture.placed:
+            codes = self._sixel_codes(placed, crop)
+            if codes is not None:
+                # At the start of the line below the image: the lines above are drawn before it, and
+                # this line's text after it covers none of the image.
+                y = codes[0] - crop.y
+                strips[y] = Strip([*codes[1], *strips[y]], strips[y].cell_length)
+        return strips
+
+    def _screen_shows_me(self) -> bool:
+        """Whether this widget's screen is the one on top (a dialog over it must not be drawn over)."""
+        try:
+            return self.screen.is_active
+        except NoScreen:
+            return False
+
+    def _sixel_codes(self, placed: Placed, crop: Region) -> tuple[int, list[Segment]] | None:
+        """(line, segments): ``placed``'s sixel image, drawn from the start of the line below it, or
+        None when it is outside ``crop`` (then a whole refresh is asked for if the crop cut it)."""
+        gutter = self.styles.gutter
+        columns, lines = placed.art.cells
+        image = Region(gutter.left + placed.x, gutter.top + placed.y, columns, lines)
+        below = image.bottom
+        if not crop.overlaps(image):
+            return None
+        if not crop.y <= below < crop.bottom:
+            if not self._refresh_asked:  # once: a widget always cut there is not refreshed forever
+                self._refresh_asked = True
+                self.call_after_refresh(self.refresh)
+            return None
+        origin = self.region.offset
+        start = Control.move_to(origin.x + image.x, origin.y + image.y).segment.text
+        back = Control.move_to(origin.x + crop.x, origin.y + below).segment.text
+        return below, [control(start + placed.art.sixel + back)]
+
+
+def _window(start: int, size: int, total: int) -> range:
+    """``size`` indices from ``start``, moved back so as to end by ``total``; never before 0."""
+    start = min(max(start, 0), max(total - size, 0))
+    return range(start, min(start + size, total))
+
+
+def _span(shown: range) -> str:
+    """1-based "a-b" (or "a" for one) of shown indices."""
+    first, last = shown.start + 1, shown.stop
+    return str(first) if first >= last else f"{first}-{last}"

@@ -16,6 +16,9 @@ from tests.conftest import TINY_TRAIN
 from tui.cli import run
 
 SMALL = UNetConfig(channels=(8, 16), num_residual_layers=1, t_embed_dim=8, y_embed_dim=8)
+LAB = ["--preset", "lab"]
+"""The lab's sampler on the uniform grid: the default, fast, samples on a grid fitted to the model (a fit
+costs seconds), so the tests that are not about presets or grids ask for this one."""
 
 
 def invoke(capsys: pytest.CaptureFixture, *args: str) -> tuple[int, str, str]:
@@ -33,7 +36,17 @@ def checkpoint(tmp_path: Path) -> Path:
 
 def test_png_and_npz_outputs(tmp_path: Path, checkpoint: Path, capsys: pytest.CaptureFixture) -> None:
     png, npz = tmp_path / "grid.png", tmp_path / "samples.npz"
-    args = ["--checkpoint", str(checkpoint), "--digits", "3,null", "--guidance", "1,3", "--per-class", "2"]
+    args = [
+        "--checkpoint",
+        str(checkpoint),
+        "--digits",
+        "3,null",
+        "--guidance",
+        "1,3",
+        "--per-class",
+        "2",
+        *LAB,
+    ]
     code, _, err = invoke(capsys, "sample", *args, "--steps", "4", "--out", str(png), "--npz", str(npz))
     assert code == 0, err
     assert Image.open(png).width > Image.open(png).height > 0
@@ -57,6 +70,9 @@ def test_same_seed_same_samples_and_solvers_differ(tmp_path: Path, checkpoint: P
             "2",
             "--steps",
             "3",
+            "--guidance",
+            "3",
+            *LAB,
         ]
         assert invoke(capsys, *args, "--npz", str(path), *extra)[0] == 0
         return np.load(path)["images"]
@@ -77,6 +93,7 @@ def test_show_prints_labelled_half_blocks(checkpoint: Path, capsys: pytest.Captu
         "2",
         "--steps",
         "2",
+        *LAB,
     ]
     code, out, _ = invoke(capsys, *args, "--per-class", "1", "--show")
     assert code == 0
@@ -87,13 +104,38 @@ def test_show_prints_labelled_half_blocks(checkpoint: Path, capsys: pytest.Captu
     assert "▀" not in out and "\x1b" not in out and "null" in out
 
 
+def test_a_terminal_sees_the_progress_and_the_same_art(
+    checkpoint: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a terminal, stderr shows the solver steps of every panel until they are all done; the art
+    on stdout is the same as without a terminal, which gets no bar."""
+    import io
+
+    from rich.console import Console
+
+    from tui.commands import sample as sample_command
+
+    args = ["sample", "--checkpoint", str(checkpoint), "--digits", "7,null", "--guidance", "1,2",
+            "--per-class", "1", "--steps", "3", *LAB, "--show"]  # fmt: skip
+    code, plain, err = invoke(capsys, *args)  # stderr is captured: not a terminal
+    assert code == 0 and "steps" not in err.replace("images per panel", "")
+    terminal = io.StringIO()
+    console = Console(file=terminal, force_terminal=True, color_system=None, width=100)
+    monkeypatch.setattr(sample_command, "_progress_console", lambda: console)
+    code, out, _ = invoke(capsys, *args)
+    assert code == 0 and out == plain
+    shown = terminal.getvalue()
+    assert "w = 2 (2/2)" in shown and "6/6 steps" in shown and "100%" in shown
+
+
 def test_a_run_directory_is_a_checkpoint(
     tmp_path: Path, capsys: pytest.CaptureFixture, cli_env: dict
 ) -> None:
     run_dir = tmp_path / "run"
     assert invoke(capsys, "train", *TINY_TRAIN, "--steps", "3", "--run-dir", str(run_dir))[0] == 0
+    npz = tmp_path / "x.npz"
     code, _, err = invoke(
-        capsys, "sample", "--checkpoint", str(run_dir), "--steps", "2", "--npz", str(tmp_path / "x.npz")
+        capsys, "sample", "--checkpoint", str(run_dir), *LAB, "--steps", "2", "--npz", str(npz)
     )
     assert code == 0, err
 
@@ -146,7 +188,7 @@ def test_bad_sample_input_is_one_line_and_exit_2(
     if "--checkpoint" not in args:
         args += ["--checkpoint", str(checkpoint)]
     steps = [] if "--steps" in args else ["--steps", "2"]
-    code, _, err = invoke(capsys, "sample", *steps, *args)
+    code, _, err = invoke(capsys, "sample", *LAB, *steps, *args)
     lines = err.strip().splitlines()
     assert code == 2 and len(lines) == 1 and lines[0].startswith("cfg-tui: error:"), err
     assert message in lines[0]
@@ -219,7 +261,7 @@ def test_path_figure(tmp_path: Path, cli_env: dict, capsys: pytest.CaptureFixtur
 def test_cuda_request_without_gpu_is_refused(capsys: pytest.CaptureFixture, checkpoint: Path) -> None:
     expected = 0 if torch.cuda.is_available() else 2
     code, _, err = invoke(
-        capsys, "sample", "--checkpoint", str(checkpoint), "--steps", "1", "--device", "cuda"
+        capsys, "sample", "--checkpoint", str(checkpoint), *LAB, "--steps", "1", "--device", "cuda"
     )
     assert code == expected, err
 
@@ -233,8 +275,20 @@ def test_the_bundled_model_is_the_default(capsys: pytest.CaptureFixture, tmp_pat
     assert model.config == PRESETS["cpu"].model
     assert BUNDLED_MODEL.stat().st_size < 5 * 2**20
     npz = tmp_path / "bundled.npz"
+    # The default sampler, fast, on its grid fitted to the bundled model (stored beside it).
     code, _, err = invoke(
-        capsys, "sample", "--digits", "1", "--per-class", "2", "--steps", "3", "--npz", str(npz)
+        capsys,
+        "sample",
+        "--digits",
+        "1",
+        "--per-class",
+        "2",
+        "--guidance",
+        "3",
+        "--steps",
+        "3",
+        "--npz",
+        str(npz),
     )
     assert code == 0, err
     assert np.load(npz)["images"].shape == (2, 1, 32, 32)
@@ -244,19 +298,22 @@ def test_the_bundled_model_is_the_default(capsys: pytest.CaptureFixture, tmp_pat
 
 
 def _sample(
-    capsys: pytest.CaptureFixture, npz: Path, *args: str, guidance: str = "3"
+    capsys: pytest.CaptureFixture, npz: Path, *args: str, guidance: str = "3", preset: str | None = "lab"
 ) -> tuple[np.ndarray, str]:
-    """The images ``cfg-tui sample ARGS --npz NPZ`` writes (one digit and null, two each, at w = 3)
-    and its stderr."""
+    """The images ``cfg-tui sample ARGS --npz NPZ`` writes (one digit and null, two each, at w = 3;
+    the lab's sampler unless ARGS or ``preset`` say otherwise, None: the default) and its stderr."""
     npz.unlink(missing_ok=True)
     base = ["--digits", "1,null", "--per-class", "2", "--guidance", guidance, "--npz", str(npz)]
+    base += ["--preset", preset] if preset else []
     code, _, err = invoke(capsys, "sample", *base, *args)
     assert code == 0, err
     return np.load(npz)["images"], err
 
 
-def _images(capsys: pytest.CaptureFixture, npz: Path, *args: str, guidance: str = "3") -> np.ndarray:
-    return _sample(capsys, npz, *args, guidance=guidance)[0]
+def _images(
+    capsys: pytest.CaptureFixture, npz: Path, *args: str, guidance: str = "3", preset: str | None = "lab"
+) -> np.ndarray:
+    return _sample(capsys, npz, *args, guidance=guidance, preset=preset)[0]
 
 
 def test_interval_guidance_is_cfg_over_its_whole_interval_only(
@@ -288,8 +345,8 @@ def test_presets_are_their_samplers_and_options_replace_their_settings(
             grid_store_path(checkpoint), key, [0.0, *((i / steps) ** 0.8 for i in range(1, steps)), 1.0]
         )
 
-    def images(*args: str) -> np.ndarray:
-        return _images(capsys, tmp_path / "s.npz", "--checkpoint", str(checkpoint), *args)
+    def images(*args: str, preset: str | None = "lab") -> np.ndarray:
+        return _images(capsys, tmp_path / "s.npz", "--checkpoint", str(checkpoint), *args, preset=preset)
 
     def explicit(preset: str) -> list[str]:
         s = SAMPLERS[preset]
@@ -297,10 +354,10 @@ def test_presets_are_their_samplers_and_options_replace_their_settings(
                 "--guide", s.guide.describe()]  # fmt: skip
 
     lab = images("--preset", "lab")
-    assert np.array_equal(lab, images())
     assert np.array_equal(lab, images(*explicit("lab")))
     assert explicit("lab")[:4] == ["--solver", "euler", "--steps", "99"]
     fast = images("--preset", "fast")
+    assert np.array_equal(fast, images(preset=None))  # fast is the default
     assert np.array_equal(fast, images(*explicit("fast")))
     assert not np.array_equal(fast, lab)
     # An option replaces one setting of the preset and keeps the others.
@@ -335,7 +392,7 @@ def test_a_fitted_grid_is_fitted_once_and_stored_beside_the_weights(
     weights = save_checkpoint(tmp_path / "tiny.safetensors", model)
     store = tmp_path / "tiny.grids.json"
     npz = tmp_path / "s.npz"
-    args = ["--checkpoint", str(weights), "--digits", "0,1", "--per-class", "2", "--guidance", "3"]
+    args = ["--checkpoint", str(weights), "--digits", "0,1", "--per-class", "2", "--guidance", "3", *LAB]
 
     def run_fitted(*extra: str) -> tuple[np.ndarray, str]:
         npz.unlink(missing_ok=True)
@@ -506,7 +563,8 @@ def test_the_png_records_the_command_that_makes_it_again(
 
     png, first, again = tmp_path / "grid.png", tmp_path / "first.npz", tmp_path / "again.npz"
     made = ["sample", "--checkpoint", str(checkpoint), "--digits", "1,null", "--per-class", "2",
-            "--guidance", "1,3", "--steps", "3", "--seed", "4", "--guide", "interval:start=0.3,end=0.9",
+            "--guidance", "1,3", "--steps", "3", "--grid", "uniform", "--seed", "4",
+            "--guide", "interval:start=0.3,end=0.9",
             "--out", str(png), "--npz", str(first)]  # fmt: skip
     code, _, err = invoke(capsys, *made)
     assert code == 0, err

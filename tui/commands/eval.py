@@ -118,7 +118,7 @@ def evaluate(
         None, help="Score these samples instead (.npz of cfg-tui sample --npz: images and labels)."
     ),
     guidance: str = typer.Option("1,3,5", help="Guidance scales, one row each."),
-    per_class: int = typer.Option(100, min=2, help="Samples per digit."),
+    per_class: int = typer.Option(100, min=2, help="Samples per class."),
     preset: str = PresetOption,
     solver: str | None = typer.Option(None, help=f"{', '.join(SOLVERS)} (default: the preset's)."),
     steps: int | None = typer.Option(None, min=1, help="Solver steps (default: the preset's)."),
@@ -168,7 +168,7 @@ def evaluate(
 
 @app.command("check")
 def check_command(
-    per_class: int = typer.Option(100, min=2, help="Images per digit in every row."),
+    per_class: int = typer.Option(100, min=2, help="Images per class in every row."),
     checkpoint: Path | None = typer.Option(None, help="The model of the generated rows (default: bundled)."),
     generated: bool = typer.Option(True, help="Also rows of samples at w = 3, Euler 2/4/8/99."),
     classifier: Path = typer.Option(CLASSIFIER, help="The MNIST classifier."),
@@ -266,7 +266,7 @@ def sweep_command(
     steps: str = typer.Option("2,5,10,20,50,99", help="Step counts."),
     grids: str = typer.Option("uniform", help=f"Time grids, comma-separated: {', '.join(GRIDS)}."),
     guide: list[str] | None = GuideOption,
-    per_class: int = typer.Option(20, min=2, help="Samples per digit in every cell."),
+    per_class: int = typer.Option(20, min=2, help="Samples per class in every cell."),
     seeds: str = typer.Option("0", help="Seeds of the initial noise: each cell once per seed."),
     out_dir: Path = typer.Option(Path("sweep"), help="Folder for sweep.json, sweep.csv and the charts."),
     classifier: Path = typer.Option(CLASSIFIER, help="The MNIST classifier."),

@@ -4,9 +4,11 @@ The method, one small module per concept:
   ``schedules``, ``path``            the probability path x_t = α_t z + β_t ε and its fields
   ``unet``                           the network (the lab's MNISTUNet, configurable)
   ``guidance``, ``solvers``, ``sampling``   guided velocity, ODE/SDE steps, labels → images
-  ``trainer``                        the CFG training objective and loop (``TrainConfig``)
+  ``trainer``                        the CFG training objective and loop
   ``distributed``                    data-parallel training over several processes
   ``data/``                          MNIST and Fashion-MNIST: sources, cached preprocessing, batches
+  ``configs``, ``choices``           the U-Net's and the training's settings; the names of solvers,
+                                     grids, presets: no torch there, so the command line starts fast
 A run's life (``train.py``-style glue lives in ``tui/commands``, not here):
   ``presets``, ``settings``          named starting points; what a user asks, checked once
   ``run_files``, ``runs``            the typed config.json/status.json; the run directory

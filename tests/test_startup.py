@@ -112,3 +112,17 @@ def test_the_cuda_device_is_read_from_the_drivers_list(
     ):
         monkeypatch.setenv("CUDA_VISIBLE_DEVICES", visible)
         assert cuda_device(tmp_path) == expected, visible
+
+
+def test_the_names_help_lists_are_the_implementations_names() -> None:
+    """--help quotes core.choices (no torch); the modules that implement the choices agree with it."""
+    from core.choices import SAMPLER_PRESETS, SOLVERS, describe_preset
+    from core.sampling import SAMPLERS
+    from core.solvers import ODE_STEPS, make_step
+
+    assert list(SAMPLERS) == list(SAMPLER_PRESETS)
+    for name, sampler in SAMPLERS.items():
+        assert describe_preset(name) == sampler.describe()
+    assert set(ODE_STEPS) < set(SOLVERS)
+    for solver in ODE_STEPS:
+        assert make_step(solver) is ODE_STEPS[solver]

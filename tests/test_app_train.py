@@ -13,18 +13,28 @@ from pathlib import Path
 
 import pytest
 from rich.style import Style
+from textual.content import Content
 from textual.pilot import Pilot
-from textual.widgets import Input, Select, Static
+from textual.widgets import Input, Label, Select, Static
 
 import tui.screens.train as train_screen
+from core.checkpoint import save_checkpoint
 from core.lifecycle import ask_to_stop
+from core.presets import PRESETS
 from core.runs import RunDir, RunStatus, pid_alive
+from core.settings import preset_name, resolve_device
+from core.trainer import new_model
 from tests.conftest import TINY_TRAIN, cli, run_config
+from tests.layout import assert_no_overlaps, focus_problems
+from tests.test_app_snapshots import SMALL, _finished_run
 from tui.app import CfgTuiApp
+from tui.defaults import LR_LABEL, TRAIN_PRESET
 from tui.screens.train import TrainScreen
 from tui.settings import AppSettings
-from tui.widgets.loss_chart import LossChart
+from tui.widgets.loss_chart import LossChart, fitting
+from tui.widgets.quality_chart import TITLES, QualityChart, QualityPoint, summaries
 from tui.widgets.run_list import RunList
+from tui.widgets.run_stats import run_stats
 
 LONG_RUN = "100000"
 """Steps for runs that the tests stop themselves: they never finish on their own first."""
@@ -131,6 +141,11 @@ async def test_start_follow_and_stop_a_tiny_run(
     assert launched[0].wait(timeout=30) == 0
 
 
+CORE_SAYS_LEARNING_RATE = pytest.mark.xfail(
+    reason="core/trainer.py's TrainConfig check names lr 'learning rate' (proposed there: 'lr')", strict=True
+)
+
+
 @pytest.mark.asyncio
 @pytest.mark.parametrize(
     ("field", "text", "named"),
@@ -138,12 +153,15 @@ async def test_start_follow_and_stop_a_tiny_run(
         ("steps", "abc", "steps"),
         ("steps", "-1", "steps"),
         ("batch-size", "0", "batch size"),
-        ("lr", "nan", "learning rate"),
-        ("lr", "0", "learning rate"),
+        ("lr", "abc", LR_LABEL),
+        *(
+            pytest.param("lr", text, LR_LABEL, marks=CORE_SAYS_LEARNING_RATE)
+            for text in ("nan", "0")  # numbers, refused by the core's check of the settings
+        ),
         ("eta", "2", "eta"),
         ("run-name", "a/b", "run name"),
-        ("nproc", "0", "processes"),
-        ("nproc", "two", "processes"),
+        ("nproc", "0", "nproc"),
+        ("nproc", "two", "nproc"),
     ],
 )
 async def test_bad_field_is_one_error_line_and_launches_nothing(
@@ -159,6 +177,8 @@ async def test_bad_field_is_one_error_line_and_launches_nothing(
         await pilot.pause()
         errors = [message for message, severity in seen if severity == "error"]
         assert len(errors) == 1 and errors[0].startswith(named) and "\n" not in errors[0], seen
+        label = screen.query_one(f"#{field}").parent.query_one(".field-label", Label)  # type: ignore[union-attr]
+        assert str(label.content) == named  # the form's word for the field is the error's
     assert launched == [] and not (runs.exists() and any(runs.iterdir()))
 
 
@@ -279,3 +299,79 @@ def test_loss_chart_fits_any_size(width: int, height: int, count: int) -> None:
     if count >= 2 and width >= 11 and height >= 2:
         assert len(lines) == height
         assert any(0x2800 < ord(ch) <= 0x28FF for ch in "".join(lines))
+
+
+@pytest.mark.asyncio
+async def test_the_preset_is_auto_as_for_cfg_tui_train(tmp_path: Path) -> None:
+    """The form starts on ``auto`` and resolves it as ``cfg-tui train`` does (core.settings): the
+    placeholders and the description are the preset it would train here, on the chosen device."""
+    app = CfgTuiApp(AppSettings(runs_folder=tmp_path / "runs"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_train(pilot)
+        preset = screen.query_one("#preset", Select)
+        assert preset.value == TRAIN_PRESET == "auto"
+        assert [value for _, value in preset._options] == ["auto", *PRESETS]
+        here = preset_name("auto", resolve_device("auto"))
+        assert screen.chosen_preset() == here and screen.form_settings().preset == "auto"
+        assert screen.query_one("#steps", Input).placeholder == str(PRESETS[here].train.steps)
+        assert str(screen.query_one("#preset-help", Static).content).startswith(f"auto → {here} here: ")
+        screen.query_one("#device", Select).value = "cpu"  # auto on the CPU is the cpu preset
+        await pilot.pause()
+        assert screen.chosen_preset() == "cpu"
+        assert screen.query_one("#run-name", Input).placeholder == "time-cpu"
+        preset.value = "seed"
+        await pilot.pause()
+        assert screen.chosen_preset() == "seed"
+        assert str(screen.query_one("#preset-help", Static).content) == PRESETS["seed"].description
+
+
+@pytest.mark.asyncio
+async def test_the_screen_holds_at_60x20_and_shows_focus(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The smallest size the app is laid out for, following a finished run: no widget over another
+    or cut, labels clear of their values, every focusable widget visibly focused."""
+    monkeypatch.chdir(tmp_path)
+    save_checkpoint(tmp_path / "small.safetensors", new_model(SMALL, seed=0).eval())
+    _finished_run(Path("runs"))
+    app = CfgTuiApp(AppSettings(runs_folder=Path("runs"), checkpoint=Path("small.safetensors")))
+    async with app.run_test(size=(60, 20)) as pilot:
+        screen = await open_train(pilot)
+        screen.query_one(RunList).focus()
+        await pilot.press("enter")
+        await pilot.pause(0.5)
+        assert_no_overlaps(screen)
+        assert await focus_problems(pilot, screen) == []
+        assert "finished" in stats_text(screen)
+        quality = screen.query_one(QualityChart)
+        plain = [Content.from_markup(str(label)).plain for label in (quality.border_title, TITLES[1])]
+        assert plain[0] == plain[1] == "FD (log) · accuracy"  # the longest title that fits
+        assert str(quality.border_subtitle) == "FD 268.3, accuracy 0.980"
+
+
+@pytest.mark.parametrize("width", [20, 30, 33, 40, 50, 80])
+def test_the_stats_wrap_between_items(tmp_path: Path, width: int) -> None:
+    run = RunDir.create(tmp_path / "a-rather-long-run-name", run_config())
+    reason = "batch size 128 exceeds the 64 training images"
+    status = dataclasses.replace(RunStatus.now("failed", 10, 50), reason=reason)
+    last = {"images_per_sec": 450.0, "memory_mb": 812.0, "elapsed": 3.0}
+    stats = run_stats(run, "failed", status, last, 16)
+    lines = [line.plain for line in stats.wrapped(width)]
+    assert all(len(line) <= width for line in lines)
+    items = [item.plain for group in stats.lines for item in group]
+    for item in items:
+        if len(item) <= width:  # whole on one line
+            assert any(item in line for line in lines), (item, lines)
+    assert len(lines) == 3 if width >= 80 else len(lines) > 3
+
+
+@pytest.mark.parametrize("room", range(0, 60, 3))
+def test_chart_labels_shorten_whole_rather_than_cut(room: int) -> None:
+    """The quality chart's title and summary: the longest form that fits its border, never one cut
+    by an ellipsis ("· fr"); the shortest where none fits."""
+    point = QualityPoint(step=500, frechet=268.31, spread=2.0, accuracy=0.98)
+    for choices in (TITLES, summaries(point)):
+        chosen = fitting(choices, room)
+        fits = [c for c in choices if Content.from_markup(c).cell_length <= room]
+        assert chosen == (fits[0] if fits else choices[-1])
+    assert summaries(point)[0] == "step 500: FD 268.3±2.0, accuracy 0.980"

@@ -13,7 +13,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.widgets import DataTable, Footer, Header, Input, Label, Select, Static
+from textual.widgets import DataTable, Header, Input, Label, Select, Static
 from textual.worker import Worker
 from torch import Tensor
 
@@ -26,9 +26,11 @@ from core.runs import checkpoint_file
 from core.sampling import Sampler, resolve_grid, with_guide_models
 from core.solvers import check_solver, check_steps
 from core.unet import UNet
+from tui.defaults import GUIDANCE, PER_CLASS_LABEL
 from tui.format import EVAL_COLUMNS, eval_cells, with_spread
 from tui.parse import parse_floats, parse_int, parse_ints
 from tui.screens.base import AppScreen
+from tui.widgets.footer import FittedFooter
 from tui.widgets.form import action_button, field
 
 MODES = ("eval", "sweep")
@@ -117,7 +119,7 @@ class EvaluateScreen(AppScreen):
             with Vertical(id="eval-form"):
                 yield field("mode", Select([(m, m) for m in MODES], value="eval", allow_blank=False,
                                            id="eval-mode", compact=True)).add_class("gap")  # fmt: skip
-                yield field("guidance", Input("1,3,5", id="eval-guidance", compact=True))
+                yield field("guidance", Input(GUIDANCE, id="eval-guidance", compact=True))
                 methods = Input("cfg", id="eval-methods", compact=True)
                 methods.tooltip = "guidance methods separated by spaces, e.g. cfg interval apg:eta=0"
                 yield field("methods", methods)
@@ -125,7 +127,7 @@ class EvaluateScreen(AppScreen):
                 yield field("steps", Input("99", id="eval-steps", compact=True))
                 yield field("grid", Select([(g, g) for g in GRIDS], value="uniform", allow_blank=False,
                                            id="eval-grid", compact=True))  # fmt: skip
-                yield field("per digit", Input("50", id="eval-per-class", compact=True))
+                yield field(PER_CLASS_LABEL, Input("50", id="eval-per-class", compact=True))
                 yield Label("checkpoint", classes="form-label")
                 yield Input(str(self.settings.checkpoint), id="eval-checkpoint", compact=True)
                 yield Label("classifier", classes="form-label")
@@ -133,14 +135,16 @@ class EvaluateScreen(AppScreen):
                 yield action_button("Run", "ctrl+g", "run", id="eval-run")
                 yield Static("", id="eval-status")
             with Vertical(id="eval-view"):
-                yield DataTable(id="eval-table", cursor_type="row", zebra_stripes=True)
+                yield DataTable(id="eval-table", classes="pane", cursor_type="row", zebra_stripes=True)
                 yield Static("", id="eval-chart")
-        yield Footer(compact=True)
+        yield FittedFooter()
 
     def on_mount(self) -> None:
         self.sub_title = "Evaluate"
         self.rows: list[dict] = []
-        self.query_one(DataTable).add_columns(*EVAL_COLUMNS)
+        table = self.query_one(DataTable)
+        table.add_columns(*EVAL_COLUMNS)
+        table.border_title = "results"
 
     def action_run(self) -> None:
         request = self.checked(self._request, "Cannot evaluate")
@@ -174,7 +178,7 @@ class EvaluateScreen(AppScreen):
             classifier=paths["classifier"],
             scales=parse_floats("guidance", self._value("eval-guidance")),
             cells=tuple(samplers(solvers, steps, methods, (grid,))),
-            per_class=parse_int("per digit", self._value("eval-per-class"), 2),
+            per_class=parse_int(PER_CLASS_LABEL, self._value("eval-per-class"), 2),
         )
 
     @work(thread=True, exclusive=True, group="evaluate", name="Evaluate", exit_on_error=False)

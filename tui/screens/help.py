@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
+from textual.keys import format_key
 from textual.screen import ModalScreen
 from textual.widgets import Markdown
 
@@ -22,11 +23,18 @@ EVERYWHERE = (
     ("tab / shift+tab", "next / previous field"),
 )
 """Keys that Textual itself binds, which the app's bindings do not list."""
-KEY_NAMES = {"question_mark": "?"}
+KEY_NAMES = {"enter": "enter"}
+"""Where the help says a key differently from Textual's footer (its ⏎ is easily missed in a table)."""
+CLOSE = Binding("escape,f1,q,question_mark", "dismiss", "Close")
+"""The help's own keys; its first line names them (a user could not find how to close it)."""
 
 
 def _key(binding: Binding) -> str:
-    return binding.key_display or KEY_NAMES.get(binding.key, binding.key)
+    """A key as the user reads it: ``ctrl+g``, ``?``, ``+``, ``esc``, ``pgdn`` (not ``question_mark``)."""
+    if binding.key_display:
+        return binding.key_display
+    modifiers, key = binding.parse_key()
+    return "+".join([*modifiers, KEY_NAMES.get(key) or format_key(key)])
 
 
 def key_rows(bindings: Iterable[BindingType]) -> list[tuple[str, str]]:
@@ -39,6 +47,12 @@ def key_rows(bindings: Iterable[BindingType]) -> list[tuple[str, str]]:
         what = binding.tooltip or binding.description
         rows.setdefault(what, []).append(_key(binding))
     return [(keys[0] if len(keys) == 1 else _join(keys), what) for what, keys in rows.items()]
+
+
+def close_line() -> str:
+    """The help's title: the keys that close it, from its binding (so it cannot drift from them)."""
+    *keys, last = (_key(binding) for binding in Binding.make_bindings([CLOSE]))
+    return f"Help · {', '.join(keys)} or {last} closes it"
 
 
 def _join(keys: list[str]) -> str:
@@ -58,7 +72,7 @@ def help_markdown(app_bindings: Iterable[BindingType], screens: Mapping[str, Ite
 
 
 class HelpScreen(ModalScreen[None]):
-    BINDINGS = [Binding("escape,q,f1,question_mark", "dismiss", "Close")]
+    BINDINGS = [CLOSE]
 
     def __init__(
         self, app_bindings: Iterable[BindingType], screens: Mapping[str, Iterable[BindingType]]
@@ -67,5 +81,6 @@ class HelpScreen(ModalScreen[None]):
         self.text = help_markdown(app_bindings, screens)
 
     def compose(self) -> ComposeResult:
-        with VerticalScroll(id="help"):
+        with VerticalScroll(id="help") as box:
+            box.border_title = close_line()
             yield Markdown(self.text)

@@ -18,24 +18,38 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Container, Horizontal, Vertical, VerticalScroll
 from textual.message import Message
-from textual.widgets import DataTable, Footer, Header, Input, Select, Static
+from textual.widgets import DataTable, Header, Input, Select, Static
 from textual.worker import Worker
 
 from core.lifecycle import ask_to_stop, create_run, prepare_resume
 from core.presets import PRESETS
 from core.runs import MetricsTail, RunDir, RunError, find_runs, loss_records
-from core.settings import DEVICES, RunPlan, RunSettings, new_run_path, plan_run
+from core.settings import (
+    DEVICES,
+    RunPlan,
+    RunSettings,
+    SettingsError,
+    new_run_path,
+    plan_run,
+    preset_name,
+    resolve_device,
+)
 from core.trainer import PRECISIONS as TRAIN_PRECISIONS
+from tui.defaults import LR_LABEL, TRAIN_PRESET
 from tui.launcher import launch_training
-from tui.parse import parse_number, parse_whole
+from tui.parse import parse_int, parse_number, parse_whole
 from tui.screens.base import AppScreen
+from tui.widgets.footer import FittedFooter
 from tui.widgets.form import action_button, field
 from tui.widgets.loss_chart import LossChart
 from tui.widgets.quality_chart import QualityChart
 from tui.widgets.run_list import RunList
 from tui.widgets.run_stats import IDLE_TEXT, run_stats
+
+PRESET_CHOICES = ("auto", *PRESETS)
+"""``auto`` (the default, as for ``cfg-tui train``) is the lab's recipe on a GPU, else ``cpu``."""
 
 FOLLOW_SECONDS = 0.33
 """How often the followed run's files are read: live enough, and cheap (about 3 reads a second)."""
@@ -80,6 +94,8 @@ class TrainScreen(AppScreen):
         ("Open run in Sample", "Sample from the selected run (ctrl+o)", "open_in_sample"),
     ]
     HELP_KEYS = [Binding("enter", "", "follow the run under the cursor", key_display="enter (run list)")]
+    # Wide enough for two charts side by side (each as wide as the single one at 80 columns).
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (140, "-wide")]
 
     def __init__(self) -> None:
         super().__init__()
@@ -92,37 +108,40 @@ class TrainScreen(AppScreen):
     def compose(self) -> ComposeResult:
         yield Header()
         with Horizontal(id="train-main"):
-            with VerticalScroll(id="train-form"):
+            with Vertical(id="train-form"):
                 yield from self._form()
             with Vertical(id="train-right"):
                 yield Static(IDLE_TEXT, id="train-stats")
-                yield LossChart(id="loss-chart")
-                yield QualityChart(id="quality-chart")
-                yield RunList(id="run-list")
-        yield Footer(compact=True)
+                with Container(id="train-charts"):
+                    yield LossChart(id="loss-chart", classes="pane")
+                    yield QualityChart(id="quality-chart", classes="pane")
+                yield RunList(id="run-list", classes="pane")
+        yield FittedFooter()
 
     def _form(self) -> ComposeResult:
-        """One row per setting; empty fields show the preset's value as a placeholder."""
-        yield field("preset", Select([(p, p) for p in PRESETS], value="cpu", id="preset", **SELECT))
+        """One row per setting, labelled with its ``cfg-tui train`` option (the words its errors use);
+        empty fields show the preset's value as a placeholder."""
+        preset = Select([(p, p) for p in PRESET_CHOICES], value=TRAIN_PRESET, id="preset", **SELECT)
+        yield field("preset", preset).add_class("gap")
         yield field("steps", Input(id="steps", compact=True))
-        yield field("batch", Input(id="batch-size", compact=True))
-        yield field("lr", Input(id="lr", compact=True))
-        yield field("η eta", Input(id="eta", compact=True))
-        yield field("device", Select([(d, d) for d in DEVICES], value="auto", id="device", **SELECT))
-        yield field("procs", Input(id="nproc", placeholder="1", compact=True))
+        yield field("batch size", Input(id="batch-size", compact=True))
+        yield field(LR_LABEL, Input(id="lr", compact=True))
+        yield field("eta", Input(id="eta", compact=True))
+        device = Select([(d, d) for d in DEVICES], value="auto", id="device", **SELECT)
+        yield field("device", device).add_class("gap")
         precisions = Select([(p, p) for p in PRECISIONS], value="preset", id="precision", **SELECT)
         yield field("precision", precisions)
-        yield field("name", Input(id="run-name", compact=True))
+        yield field("nproc", Input(id="nproc", placeholder="1", compact=True))
+        yield field("run name", Input(id="run-name", compact=True)).add_class("gap")
         yield action_button("Start", "ctrl+g", "start", id="start")
-        yield Static(id="preset-help")
+        with VerticalScroll(id="preset-help-box") as box:
+            box.can_focus = False  # tab goes from Start to the charts' side, not into the description
+            yield Static(id="preset-help")
 
     def on_mount(self) -> None:
         self.sub_title = "Train"
-        self._show_preset_defaults("cpu")
+        self._show_preset_defaults()
         self.query_one("#loss-chart", LossChart).border_title = "loss (log)"
-        self.query_one(
-            "#quality-chart", QualityChart
-        ).border_title = "[$accent]FD[/] (log, left) · [$success]accuracy[/] (right)"
         self.query_one("#run-list", RunList).border_title = "runs (enter follows)"
         self._refresh_runs()
         self._follow_running()
@@ -132,12 +151,22 @@ class TrainScreen(AppScreen):
     # --- the form -------------------------------------------------------------------------------
 
     @on(Select.Changed, "#preset")
-    def _preset_changed(self, event: Select.Changed) -> None:
-        if isinstance(event.value, str):
-            self._show_preset_defaults(event.value)
+    @on(Select.Changed, "#device")
+    def _preset_changed(self) -> None:
+        self._show_preset_defaults()
 
-    def _show_preset_defaults(self, preset: str) -> None:
+    def chosen_preset(self) -> str:
+        """The preset the form would train: ``auto`` resolved for the chosen device, as ``cfg-tui train``
+        resolves it (a device that is not here counts as ``auto``: starting says why it cannot)."""
+        try:
+            device = resolve_device(self._select("device") or "auto")
+        except SettingsError:
+            device = resolve_device("auto")
+        return preset_name(self._select("preset") or TRAIN_PRESET, device)
+
+    def _show_preset_defaults(self) -> None:
         """Placeholders say what an empty field means, so the form documents the preset."""
+        preset = self.chosen_preset()
         train = PRESETS[preset].train
         defaults = {
             "steps": train.steps,
@@ -148,7 +177,8 @@ class TrainScreen(AppScreen):
         }
         for name, value in defaults.items():
             self.query_one(f"#{name}", Input).placeholder = str(value)
-        self.query_one("#preset-help", Static).update(PRESETS[preset].description)
+        auto = f"auto → {preset} here: " if self._select("preset") == "auto" else ""
+        self.query_one("#preset-help", Static).update(auto + PRESETS[preset].description)
 
     def _value(self, field: str) -> str:
         return self.query_one(f"#{field}", Input).value
@@ -160,13 +190,14 @@ class TrainScreen(AppScreen):
     def form_settings(self) -> RunSettings:
         """The form as :class:`RunSettings`; ValueError naming a field that is not a number."""
         return RunSettings(
-            preset=self._select("preset") or "cpu",
+            preset=self._select("preset") or TRAIN_PRESET,
             steps=optional(self._value("steps"), lambda s: parse_whole("steps", s)),
             batch_size=optional(self._value("batch-size"), lambda s: parse_whole("batch size", s)),
-            lr=optional(self._value("lr"), lambda s: parse_number("learning rate", s)),
+            lr=optional(self._value("lr"), lambda s: parse_number(LR_LABEL, s)),
             eta=optional(self._value("eta"), lambda s: parse_number("eta", s)),
             device=self._select("device") or "auto",
-            processes=parse_whole("processes", self._value("nproc") or "1"),
+            # Checked here too (core checks it as "processes"), so that the error names the field.
+            processes=parse_int("nproc", self._value("nproc") or "1", 1),
             precision=None if self._select("precision") in ("preset", "") else self._select("precision"),
         )
 

@@ -8,11 +8,12 @@ bright on top, so the trend reads at a glance.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from itertools import pairwise
 
 from rich.style import Style
 from rich.text import Text
+from textual.content import Content
 from textual.widget import Widget
 
 BRAILLE_BASE = 0x2800
@@ -91,6 +92,14 @@ def step_ruler(columns: int, first: int, last: int) -> str:
     if len(left) + len(right) + 1 > columns:
         return format_step(last).rjust(columns)[:columns]
     return left + right.rjust(columns - len(left))
+
+
+def fitting(labels: Sequence[str], room: int) -> str:
+    """The first of ``labels`` (longest first, content markup) that fits ``room`` cells; else the last."""
+    for label in labels:
+        if Content.from_markup(label).cell_length <= room:
+            return label
+    return labels[-1]
 
 
 def log_ranges(steps: list[int], logs: list[float]) -> tuple[int, int, float, float]:

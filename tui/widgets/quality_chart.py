@@ -15,15 +15,22 @@ from dataclasses import dataclass
 
 from rich.style import Style
 from rich.text import Text
+from textual import events
 from textual.widget import Widget
 
 from core.runs import is_quality
 from tui.format import number, with_spread
-from tui.widgets.loss_chart import Canvas, log_ranges, plot_line, step_ruler
+from tui.widgets.loss_chart import Canvas, fitting, log_ranges, plot_line, step_ruler
 
 LEFT_LABELS = 7
 RIGHT_LABELS = 5
 EMPTY_TEXT = "no quality evaluations yet"
+TITLES = (
+    "[$accent]FD[/] (log, left) · [$success]accuracy[/] (right)",
+    "[$accent]FD[/] (log) · [$success]accuracy[/]",
+    "[$accent]FD[/] · [$success]accuracy[/]",
+)
+"""The border title, longest first: the longest that fits is shown (an ellipsis cut "· fr")."""
 
 
 @dataclass(frozen=True)
@@ -64,6 +71,17 @@ def summary(point: QualityPoint) -> str:
     return f"step {point.step}: FD {fd}, accuracy {number(point.accuracy, 3)}"
 
 
+def summaries(point: QualityPoint) -> tuple[str, ...]:
+    """:func:`summary`, then shorter forms of it for narrow charts (the spread, then the step go)."""
+    accuracy = number(point.accuracy, 3)
+    return (
+        summary(point),
+        f"step {point.step}: FD {number(point.frechet, 1)}, accuracy {accuracy}",
+        f"FD {number(point.frechet, 1)}, accuracy {accuracy}",
+        f"FD {compact(point.frechet)} · acc {accuracy}",
+    )
+
+
 class QualityChart(Widget):
     """FD (log, left axis) and accuracy (0–1, right axis) per evaluation; :meth:`add` records of any
     kind (loss records are ignored), :meth:`clear` on a new run."""
@@ -83,18 +101,31 @@ class QualityChart(Widget):
         super().__init__(id=id, classes=classes)
         self.points: list[QualityPoint] = []
 
+    def on_mount(self) -> None:
+        self._fit_labels()
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._fit_labels()
+
+    def _fit_labels(self) -> None:
+        """The longest title and summary of the latest point that fit the border: whole words, never
+        an ellipsis."""
+        room = self.size.width - 6  # the corners, and a line and a space each side
+        self.border_title = fitting(TITLES, room)
+        self.border_subtitle = fitting(summaries(self.points[-1]), room) if self.points else ""
+
     def add(self, records: Iterable[dict]) -> None:
         """Append the point of each quality record; redraw if any (the latest in the subtitle)."""
         new = [p for p in map(quality_point, records) if p is not None]
         if new:
             self.points.extend(new)
-            self.border_subtitle = summary(new[-1])
+            self._fit_labels()
             self.refresh()
 
     def clear(self) -> None:
         """Forget every point (another run is followed, or its metrics were rewritten)."""
         self.points = []
-        self.border_subtitle = ""
+        self._fit_labels()
         self.refresh()
 
     def render(self) -> Text:

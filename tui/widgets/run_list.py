@@ -20,8 +20,8 @@ def run_row(run: RunDir) -> tuple[str, ...]:
 class RunList(DataTable):
     """A DataTable keyed by run path, refreshed in place so the cursor stays on the same run."""
 
-    def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(id=id, cursor_type="row", zebra_stripes=True)
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes, cursor_type="row", zebra_stripes=True)
         self._paths: list[str] = []
 
     def on_mount(self) -> None:

@@ -307,12 +307,13 @@ def grid_picture(
     titles: Sequence[str],
     labels: Sequence[str],
     fit: Fit,
-    status: Sequence[str],
+    status: Sequence[Sequence[str]],
     width: int,
     label_width: int | None = None,
 ) -> Picture:
     """The shown panels' ``arts`` laid out as ``fit`` says: each panel's title above it (the first,
-    or the last side by side, followed by the ``status`` parts that fit), the shown rows' ``labels``
+    or the last side by side, followed by the first of the ``status`` wordings, longest first,
+    that fits whole, else the parts of the last that fit), the shown rows' ``labels``
     right-aligned on the left beside the middle of their tiles, in ``label_width`` cells (the
     widest of all rows' labels and a space, so that paging does not move the art; by default
     those of ``labels``). A title or status part that does not fit is left out whole."""
@@ -325,7 +326,7 @@ def grid_picture(
     for i, ((x, y), art, title) in enumerate(zip(origins, arts, titles, strict=True)):
         last = i == len(origins) - 1 or fit.arrangement != "side"
         room = (width if last else origins[i + 1][0] - GAP_BEFORE_TITLE) - x
-        header = fit_parts([title, *status] if i == carrier else [title], room)
+        header = _header(title, status if i == carrier else [], room)
         canvas.put(x, y, [Segment(header, TITLE_STYLE)])
         for j, line in enumerate(art.lines):
             canvas.put(x, y + 1 + j, line)
@@ -338,6 +339,17 @@ def grid_picture(
 
 GAP_BEFORE_TITLE = 1
 """Cells kept free between one side-by-side title and the next."""
+
+
+def _header(title: str, wordings: Sequence[Sequence[str]], room: int) -> str:
+    """``title`` and the first of the status ``wordings`` that fits ``room`` whole (else the leading
+    parts of the last that fit)."""
+    options = [[title, *parts] for parts in wordings] or [[title]]
+    for parts in options:
+        header = fit_parts(parts, room)
+        if header == " · ".join(parts):
+            return header
+    return fit_parts(options[-1], room)
 
 
 # -- printing a grid (cfg-tui sample --show) ----------------------------------------------------
@@ -372,7 +384,7 @@ def write_grid(
     arts = [
         panel_art(images, per_row, tile, range(rows), range(per_row), drawn, console) for _, images in panels
     ]
-    picture = grid_picture(arts, [title for title, _ in panels], row_labels, fit, [], width)
+    picture = grid_picture(arts, [title for title, _ in panels], row_labels, fit, [[]], width)
     for line in picture.lines:
         console.print(_text(line), soft_wrap=True)
     for placed in picture.placed:

@@ -172,14 +172,18 @@ class ImageGrid(Widget):
         """The current panel's (or trajectory frame's) images ``(N, t, t)`` at the shown tile size."""
         return shrink(self._images(self.panel_index), self.tile or self._native())
 
+    def fit_for(self, tile: int) -> Fit | None:
+        """How the grid would be shown at ``tile`` pixels (None if not one tile fits)."""
+        return self._fit([tile])
+
     def rows_that_fit(self, tile: int | None = None) -> int:
         """Rows of tiles shown per panel (at ``tile`` pixels if given, else as shown)."""
-        fit = self._fit(None if tile is None else [tile])
+        fit = self.fit if tile is None else self.fit_for(tile)
         return 0 if fit is None else fit.rows
 
     def cols_that_fit(self, tile: int | None = None) -> int:
         """Columns of tiles shown per panel (at ``tile`` pixels if given, else as shown)."""
-        fit = self._fit(None if tile is None else [tile])
+        fit = self.fit if tile is None else self.fit_for(tile)
         return 0 if fit is None else fit.cols
 
     # -- moving ----------------------------------------------------------------------------------
@@ -241,21 +245,31 @@ class ImageGrid(Widget):
 
     # -- the title -------------------------------------------------------------------------------
 
-    def status_parts(self) -> list[str]:
+    def status_parts(self, wording: int = 0) -> list[str]:
         """What the title line says beside the panels' titles: the panel (when one at a time),
-        rows, columns, trajectory frame, tile size (and "zoom" when chosen, not fitted)."""
+        rows, columns, trajectory frame, tile size (and "zoom" when chosen, not fitted).
+
+        ``wording`` 0 says it all; 1 leaves out rows and columns that are all shown; 2 also says
+        it tersely ("2/3 · r 3-4/11 · c 1-2/4 · 16px"), for narrow widgets."""
         fit = self.fit
         if fit is None:
             return []
+        terse = wording >= 2
+        rows, cols = self.visible_rows(), self.visible_cols()
         parts = []
         if fit.arrangement == "single" and len(self.panels) > 1:
-            parts.append(f"panel {self.panel_index % len(self.panels) + 1}/{len(self.panels)}")
-        parts.append(f"rows {_span(self.visible_rows())}/{len(self.row_labels)}")
-        parts.append(f"cols {_span(self.visible_cols())}/{self.per_row}")
+            parts.append(
+                ("" if terse else "panel ") + f"{self.panel_index % len(self.panels) + 1}/{len(self.panels)}"
+            )
+        if wording == 0 or len(rows) < len(self.row_labels):
+            parts.append(("r " if terse else "rows ") + f"{_span(rows)}/{len(self.row_labels)}")
+        if wording == 0 or len(cols) < self.per_row:
+            parts.append(("c " if terse else "cols ") + f"{_span(cols)}/{self.per_row}")
         frames = self.panels[self.panel_index % len(self.panels)].frames
         if self.frame is not None and frames is not None:
-            parts.append(f"frame {min(self.frame, len(frames) - 1) + 1}/{len(frames)}")
-        parts.append(f"{fit.tile} px" + (" zoom" if self.zoom_tile is not None else ""))
+            frame = f"{min(self.frame, len(frames) - 1) + 1}/{len(frames)}"
+            parts.append(("f " if terse else "frame ") + frame)
+        parts.append(f"{fit.tile}{'' if terse else ' '}px" + (" zoom" if self.zoom_tile is not None else ""))
         return parts
 
     @property
@@ -283,7 +297,7 @@ class ImageGrid(Widget):
         """The picture and its strips for the state now, rebuilt only when the state changed."""
         fit, width = self.fit, self.size.width
         rows, cols, shown = self.visible_rows(), self.visible_cols(), self.visible_panels()
-        mode, status = self.draw_mode, tuple(self.status_parts())
+        mode, status = self.draw_mode, tuple(tuple(self.status_parts(wording)) for wording in range(3))
         key = (self._generation, self.size, fit, rows, cols, tuple(shown), self.frame, mode, status)
         if key == self._picture_key:
             return self._picture, self._strips
@@ -325,13 +339,15 @@ class ImageGrid(Widget):
             return strips
         if crop == self.region.reset_offset:
             self._refresh_asked = False
+        below: dict[int, list[Segment]] = {}
         for placed in picture.placed:
             codes = self._sixel_codes(placed, crop)
             if codes is not None:
-                # At the start of the line below the image: the lines above are drawn before it, and
-                # this line's text after it covers none of the image.
-                y = codes[0] - crop.y
-                strips[y] = Strip([*codes[1], *strips[y]], strips[y].cell_length)
+                below.setdefault(codes[0] - crop.y, []).extend(codes[1])
+        for y, codes in below.items():
+            # At the start of the line below the images: the lines above are drawn before them, and
+            # this line's text, after them, covers none of them.
+            strips[y] = Strip([*codes, *strips[y]], strips[y].cell_length)
         return strips
 
     def _screen_shows_me(self) -> bool:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 import numpy as np
@@ -68,19 +69,19 @@ def _grey(value: int) -> Color:
     return Color.from_rgb(value, value, value)
 
 
+_GREYS = [_grey(value) for value in range(256)]
+
+
 def half_block_segments(pixels: np.ndarray) -> list[list[Segment]]:
     """A uint8 ``(H, W)`` image as ``ceil(H/2)`` lines of ``W`` ``▀`` segments."""
-    styles: dict[tuple[int, int], Style] = {}
-    lines = []
-    for row in half_block_pairs(pixels):
-        line = []
-        for upper, lower in row.tolist():
-            style = styles.get((upper, lower))
-            if style is None:
-                style = styles[(upper, lower)] = Style(color=_grey(upper), bgcolor=_grey(lower))
-            line.append(Segment(UPPER_HALF, style))
-        lines.append(line)
-    return lines
+    return [
+        [_pair_segment(upper, lower) for upper, lower in row] for row in half_block_pairs(pixels).tolist()
+    ]
+
+
+@lru_cache(maxsize=1 << 16)  # every (upper, lower) pair: the grid redraws them on every page and frame
+def _pair_segment(upper: int, lower: int) -> Segment:
+    return Segment(UPPER_HALF, Style(color=_GREYS[upper], bgcolor=_GREYS[lower]))
 
 
 def half_block_lines(pixels: np.ndarray) -> list[Text]:

@@ -269,7 +269,7 @@ class Placed:
 
 @dataclass
 class Picture:
-    """Lines of segments (at most ``width`` cells each) and where each panel's art lies."""
+    """Lines of segments (``width`` cells each) and where each panel's art lies."""
 
     width: int
     lines: list[list[Segment]]
@@ -280,24 +280,29 @@ TITLE_STYLE = Style(bold=True)
 
 
 class _Canvas:
-    """Pieces of text put at (x, y); lines filled with spaces between them."""
+    """Pieces of text of known widths put at (x, y); lines padded with spaces to ``width``."""
 
-    def __init__(self) -> None:
-        self.pieces: dict[int, list[tuple[int, list[Segment]]]] = {}
+    def __init__(self, width: int) -> None:
+        self.width = width
+        self.pieces: dict[int, list[tuple[int, int, list[Segment]]]] = {}
 
-    def put(self, x: int, y: int, segments: list[Segment]) -> None:
-        self.pieces.setdefault(y, []).append((x, segments))
+    def put(self, x: int, y: int, segments: list[Segment], cells: int) -> None:
+        """``segments`` ``cells`` wide at (x, y); the caller keeps them inside ``width``."""
+        self.pieces.setdefault(y, []).append((x, cells, segments))
 
     def lines(self) -> list[list[Segment]]:
+        """Each line ``width`` cells (widths are summed, not measured: lines are redrawn often)."""
         out: list[list[Segment]] = []
         for y in range(max(self.pieces, default=-1) + 1):
             line: list[Segment] = []
             at = 0
-            for x, segments in sorted(self.pieces.get(y, []), key=lambda piece: piece[0]):
+            for x, cells, segments in sorted(self.pieces.get(y, []), key=lambda piece: piece[0]):
                 if x > at:
                     line.append(Segment(" " * (x - at)))
                 line.extend(segments)
-                at = max(at, x) + Segment.get_line_length(segments)
+                at = max(at, x) + cells
+            if at < self.width:
+                line.append(Segment(" " * (self.width - at)))
             out.append(line)
         return out
 
@@ -319,7 +324,7 @@ def grid_picture(
     those of ``labels``). A title or status part that does not fit is left out whole."""
     if label_width is None:
         label_width = max(map(len, labels), default=0) + 1
-    canvas = _Canvas()
+    canvas = _Canvas(width)
     origins = fit.origins(label_width)
     carrier = len(origins) - 1 if fit.arrangement == "side" else 0
     placed = []
@@ -327,13 +332,14 @@ def grid_picture(
         last = i == len(origins) - 1 or fit.arrangement != "side"
         room = (width if last else origins[i + 1][0] - GAP_BEFORE_TITLE) - x
         header = _header(title, status if i == carrier else [], room)
-        canvas.put(x, y, [Segment(header, TITLE_STYLE)])
+        canvas.put(x, y, [Segment(header, TITLE_STYLE)], len(header))
         for j, line in enumerate(art.lines):
-            canvas.put(x, y + 1 + j, line)
+            canvas.put(x, y + 1 + j, line, art.cells[0])
         placed.append(Placed(x, y + 1, art))
         if i == 0 or fit.arrangement == "stacked":
             for row, label in enumerate(labels):
-                canvas.put(0, y + 1 + label_line(row, fit.tile), [Segment(label.rjust(label_width - 1))])
+                text = label.rjust(label_width - 1)
+                canvas.put(0, y + 1 + label_line(row, fit.tile), [Segment(text)], len(text))
     return Picture(width, canvas.lines(), placed)
 
 
@@ -384,7 +390,10 @@ def write_grid(
     arts = [
         panel_art(images, per_row, tile, range(rows), range(per_row), drawn, console) for _, images in panels
     ]
-    picture = grid_picture(arts, [title for title, _ in panels], row_labels, fit, [[]], width)
+    # As wide as the art, not the console: no trailing blanks to wrap on a terminal as wide.
+    picture = grid_picture(
+        arts, [title for title, _ in panels], row_labels, fit, [[]], fit.size(label_width)[0]
+    )
     for line in picture.lines:
         console.print(_text(line), soft_wrap=True)
     for placed in picture.placed:

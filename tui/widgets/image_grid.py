@@ -294,13 +294,16 @@ class ImageGrid(Widget):
         return key, art
 
     def _current(self) -> tuple[Picture | None, list[Strip]]:
-        """The picture and its strips for the state now, rebuilt only when the state changed."""
-        fit, width = self.fit, self.size.width
-        rows, cols, shown = self.visible_rows(), self.visible_cols(), self.visible_panels()
-        mode, status = self.draw_mode, tuple(tuple(self.status_parts(wording)) for wording in range(3))
-        key = (self._generation, self.size, fit, rows, cols, tuple(shown), self.frame, mode, status)
+        """The picture and its strips for the state now, rebuilt only when the state changed (this
+        is asked once for every line drawn: the key is what everything else follows from)."""
+        mode = self.draw_mode
+        key = (self._generation, self.size, self.zoom_tile, self.first_row, self.first_col)
+        key += (self.panel_index, self.frame, mode)
         if key == self._picture_key:
             return self._picture, self._strips
+        fit, width = self.fit, self.size.width
+        rows, cols, shown = self.visible_rows(), self.visible_cols(), self.visible_panels()
+        status = [self.status_parts(wording) for wording in range(3)]
         if fit is None:
             message = EMPTY if not self.panels else TOO_SMALL
             picture = None
@@ -314,7 +317,9 @@ class ImageGrid(Widget):
             lines = picture.lines
         self._replace_arts(arts)
         self._picture_key, self._picture = key, picture
-        self._strips = [Strip(line).adjust_cell_length(width) for line in lines]
+        self._strips = [
+            Strip(line, width) if picture else Strip(line).adjust_cell_length(width) for line in lines
+        ]
         return picture, self._strips
 
     def _replace_arts(self, arts: dict[Hashable, PanelArt]) -> None:

@@ -4,14 +4,16 @@ and a bar chart."""
 from pathlib import Path
 
 import pytest
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable, Label, Static
 
 from core.checkpoint import save_checkpoint
 from core.data import load_split
 from core.metrics import save_classifier, train_classifier
 from core.trainer import new_model
+from tests.layout import assert_no_overlaps, focus_problems
 from tests.test_app_sample import SMALL
 from tui.app import CfgTuiApp
+from tui.defaults import PER_CLASS_LABEL
 from tui.settings import AppSettings
 
 
@@ -73,3 +75,19 @@ async def test_eval_in_the_app(tmp_path: Path, data_root: Path) -> None:
         await pilot.press("ctrl+g")
         await pilot.pause()
         assert any("classifier:" in n.message and "does not exist" in n.message for n in app._notifications)
+
+
+@pytest.mark.asyncio
+async def test_the_form_holds_at_60x20_and_shows_focus(tmp_path: Path) -> None:
+    """No widget over another or cut, labels clear of their values ("per class", not "per digit"),
+    every focusable widget visibly focused."""
+    model = save_checkpoint(tmp_path / "small.safetensors", new_model(SMALL, seed=0))
+    app = CfgTuiApp(AppSettings(runs_folder=tmp_path / "runs", checkpoint=model))
+    async with app.run_test(size=(60, 20)) as pilot:
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        screen = app.screen
+        labels = [str(label.content) for label in screen.query(".field-label").results(Label)]
+        assert PER_CLASS_LABEL in labels and "per digit" not in labels
+        assert_no_overlaps(screen)
+        assert await focus_problems(pilot, screen) == []

@@ -1,4 +1,5 @@
-"""Screenshots of the app at 80x24 and 160x48, compared with the stored ones (pytest-textual-snapshot).
+"""Screenshots of the app at 60x20 (the smallest it is laid out for), 80x24 and 200x60, compared
+with the stored ones (pytest-textual-snapshot).
 
 Regenerate after an intended change with ``pytest tests/test_app_snapshots.py --snapshot-update``
 and look at the new SVGs before committing them.
@@ -15,11 +16,14 @@ from core.trainer import new_model
 from core.unet import UNetConfig
 from tests.conftest import run_config
 from tui.app import CfgTuiApp
+from tui.screens.export import ExportScreen
 from tui.settings import AppSettings
 from tui.widgets.image_grid import ImageGrid
 
 SMALL = UNetConfig(channels=(8, 16), num_residual_layers=1, t_embed_dim=8, y_embed_dim=8)
-SIZES = [(80, 24), (160, 48)]
+SIZES = [(60, 20), (80, 24), (200, 60)]
+IDS = ["60x20", "80x24", "200x60"]
+sizes = pytest.mark.parametrize("size", SIZES, ids=IDS)
 
 
 @pytest.fixture
@@ -30,12 +34,12 @@ def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CfgTuiApp:
     return CfgTuiApp(AppSettings(runs_folder=Path("runs"), checkpoint=Path("small.safetensors")))
 
 
-@pytest.mark.parametrize("size", SIZES, ids=["80x24", "160x48"])
+@sizes
 def test_sample_screen_before_generating(app: CfgTuiApp, size: tuple[int, int], snap_compare) -> None:
     assert snap_compare(app, terminal_size=size)
 
 
-@pytest.mark.parametrize("size", SIZES, ids=["80x24", "160x48"])
+@sizes
 def test_sample_screen_with_samples(app: CfgTuiApp, size: tuple[int, int], snap_compare) -> None:
     async def generate(pilot) -> None:
         pilot.app.screen.query_one("#steps").value = "4"
@@ -50,7 +54,10 @@ def test_sample_screen_with_samples(app: CfgTuiApp, size: tuple[int, int], snap_
     assert snap_compare(app, terminal_size=size, run_before=generate)
 
 
-def test_sample_screen_on_the_lab_preset_with_interval(app: CfgTuiApp, snap_compare) -> None:
+@sizes
+def test_sample_screen_on_the_lab_preset_with_interval(
+    app: CfgTuiApp, size: tuple[int, int], snap_compare
+) -> None:
     """ctrl+l fills the lab's sampler; the params field shows the chosen method's defaults."""
 
     async def choose(pilot) -> None:
@@ -59,23 +66,49 @@ def test_sample_screen_on_the_lab_preset_with_interval(app: CfgTuiApp, snap_comp
         pilot.app.screen.query_one("#method").value = "interval"
         await pilot.pause()
 
-    assert snap_compare(app, terminal_size=(80, 24), run_before=choose)
+    assert snap_compare(app, terminal_size=size, run_before=choose)
 
 
-@pytest.mark.parametrize("size", SIZES, ids=["80x24", "160x48"])
+async def open_evaluate(pilot) -> None:
+    """The Evaluate screen, its classifier at a relative path (the default is this checkout's)."""
+    await pilot.press("ctrl+n")
+    await pilot.pause()
+    pilot.app.screen.query_one("#eval-classifier").value = "classifier.safetensors"
+    await pilot.pause()
+
+
+@sizes
 def test_evaluate_screen_form(app: CfgTuiApp, size: tuple[int, int], snap_compare) -> None:
-    async def open_evaluate(pilot) -> None:
-        await pilot.press("ctrl+n")
-        await pilot.pause()
-        pilot.app.screen.query_one("#eval-classifier").value = "classifier.safetensors"  # not this folder
+    async def fill(pilot) -> None:
+        await open_evaluate(pilot)
         pilot.app.screen.query_one("#eval-methods").value = "cfg interval apg:eta=0"
         await pilot.pause()
 
-    assert snap_compare(app, terminal_size=size, run_before=open_evaluate)
+    assert snap_compare(app, terminal_size=size, run_before=fill)
 
 
-def test_help_screen(app: CfgTuiApp, snap_compare) -> None:
-    assert snap_compare(app, terminal_size=(80, 24), press=["f1"])
+@sizes
+def test_help_screen(app: CfgTuiApp, size: tuple[int, int], snap_compare) -> None:
+    """Over the Evaluate screen, so that the Sample screen's changes show only in its own snapshots."""
+
+    async def open_help(pilot) -> None:
+        await open_evaluate(pilot)
+        await pilot.press("f1")
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=size, run_before=open_help)
+
+
+@sizes
+def test_export_dialog(app: CfgTuiApp, size: tuple[int, int], snap_compare) -> None:
+    """The dialog the Sample screen opens, here over the Evaluate screen (as the help is)."""
+
+    async def open_export(pilot) -> None:
+        await open_evaluate(pilot)
+        pilot.app.push_screen(ExportScreen(Path("exports/samples-20260101-120000.png")))
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=size, run_before=open_export)
 
 
 def _finished_run(folder: Path) -> None:
@@ -114,7 +147,7 @@ def _finished_run(folder: Path) -> None:
     run.write_status(RunStatus.from_dict(status))
 
 
-@pytest.mark.parametrize("size", SIZES, ids=["80x24", "160x48"])
+@sizes
 def test_train_screen_following_a_finished_run(app: CfgTuiApp, size: tuple[int, int], snap_compare) -> None:
     _finished_run(Path("runs"))
 

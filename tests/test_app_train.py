@@ -33,7 +33,7 @@ from tui.screens.train import TrainScreen
 from tui.settings import AppSettings
 from tui.widgets.loss_chart import LossChart, fitting
 from tui.widgets.quality_chart import TITLES, QualityChart, QualityPoint, summaries
-from tui.widgets.run_list import RunList
+from tui.widgets.run_list import COLUMNS, RunList, columns_that_fit
 from tui.widgets.run_stats import run_stats
 
 LONG_RUN = "100000"
@@ -375,3 +375,11 @@ def test_chart_labels_shorten_whole_rather_than_cut(room: int) -> None:
         fits = [c for c in choices if Content.from_markup(c).cell_length <= room]
         assert chosen == (fits[0] if fits else choices[-1])
     assert summaries(point)[0] == "step 500: FD 268.3±2.0, accuracy 0.980"
+
+
+@pytest.mark.parametrize(("room", "shown"), [(0, 2), (20, 2), (29, 3), (36, 3), (37, 4), (80, 4)])
+def test_the_run_list_shows_the_columns_that_fit_whole(room: int, shown: int) -> None:
+    """A narrow list drops its last columns rather than cutting a loss to "0.2"."""
+    rows = [("demo-run", "finished", "500/500", "0.2000"), ("b", "running", "10/500", "1.0000")]
+    assert columns_that_fit(rows, room, padding=1) == shown
+    assert columns_that_fit([], 24, padding=1) == len(COLUMNS)  # the headers alone, 3-5 wide

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rich.cells import cell_len
+from textual import events
 from textual.widgets import DataTable
 
 from core.runs import RunDir, find_runs
@@ -11,10 +13,25 @@ from tui.format import RunRow
 
 COLUMNS = RunRow.COLUMNS[:4]
 """Name, liveness, step/total and last loss: what fits beside the chart at 80 columns."""
+FEWEST_COLUMNS = 2
+"""Name and state are always shown; a table narrower than them scrolls sideways."""
 
 
 def run_row(run: RunDir) -> tuple[str, ...]:
     return RunRow.of(run).cells()[: len(COLUMNS)]
+
+
+def columns_that_fit(rows: list[tuple[str, ...]], room: int, padding: int) -> int:
+    """How many of :data:`COLUMNS`, from the left, fit ``room`` cells whole: a narrow pane shows
+    fewer columns rather than a loss cut to "0.2" at its edge."""
+    widths = [
+        max([cell_len(column), *(cell_len(row[i]) for row in rows)]) + 2 * padding
+        for i, column in enumerate(COLUMNS)
+    ]
+    shown = len(COLUMNS)
+    while shown > FEWEST_COLUMNS and sum(widths[:shown]) > room:
+        shown -= 1
+    return shown
 
 
 class RunList(DataTable):
@@ -23,34 +40,50 @@ class RunList(DataTable):
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes, cursor_type="row", zebra_stripes=True)
         self._paths: list[str] = []
+        self._rows: list[tuple[str, ...]] = []
+        self._shown = len(COLUMNS)
 
     def on_mount(self) -> None:
-        for column in COLUMNS:
-            self.add_column(column, key=column)
+        self._rebuild()
+
+    def on_resize(self, event: events.Resize) -> None:
+        if self._fitting() != self._shown:
+            self._rebuild()
+
+    def _fitting(self) -> int:
+        return columns_that_fit(self._rows, self.scrollable_content_region.width, self.cell_padding)
 
     def refresh_runs(self, folder: Path) -> None:
-        """Re-read every run's status; rebuild only when the set of runs changed (newest first)."""
+        """Re-read every run's status; rebuild only when the set of runs or the columns that fit
+        changed (newest first)."""
         runs = find_runs(folder)
         paths = [str(run.path) for run in runs]
-        if paths != self._paths:
-            self._rebuild(runs)
+        rows = [run_row(run) for run in runs]
+        changed = paths != self._paths
+        self._paths, self._rows = paths, rows
+        if changed or self._fitting() != self._shown:
+            self._rebuild()
             return
-        for run in runs:
-            for column, value in zip(COLUMNS, run_row(run), strict=True):
-                self.update_cell(str(run.path), column, value, update_width=True)
+        for path, row in zip(paths, rows, strict=True):
+            for column, value in zip(COLUMNS[: self._shown], row, strict=False):
+                self.update_cell(path, column, value, update_width=True)
 
-    def _rebuild(self, runs: list[RunDir]) -> None:
+    def _rebuild(self) -> None:
+        """The table anew from the rows read last, with the columns that fit; the cursor stays on
+        its run."""
         selected = self.selected_path()
-        self.clear()
-        for run in runs:
-            self.add_row(*run_row(run), key=str(run.path))
-        self._paths = [str(run.path) for run in runs]
+        self.clear(columns=True)
+        self._shown = self._fitting()
+        for column in COLUMNS[: self._shown]:
+            self.add_column(column, key=column)
+        for path, row in zip(self._paths, self._rows, strict=True):
+            self.add_row(*row[: self._shown], key=path)
         if selected is not None and str(selected) in self._paths:
             self.move_cursor(row=self._paths.index(str(selected)))
 
     def selected_path(self) -> Path | None:
         """The run under the cursor, or None when the list is empty."""
-        if not self._paths or not 0 <= self.cursor_row < len(self._paths):
+        if not self.row_count or not 0 <= self.cursor_row < self.row_count:
             return None
         row_key, _ = self.coordinate_to_cell_key(self.cursor_coordinate)
         return Path(row_key.value) if row_key.value is not None else None

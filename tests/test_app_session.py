@@ -16,6 +16,7 @@ from tui.screens.sample import SampleScreen, progress_text
 from tui.screens.start import StartScreen
 from tui.settings import AppSettings, Remembered
 from tui.widgets.digit_picker import DigitPicker
+from tui.widgets.image_grid import ImageGrid
 
 SMALL = UNetConfig(channels=(8, 16), num_residual_layers=1, t_embed_dim=8, y_embed_dim=8)
 
@@ -193,3 +194,30 @@ def test_remembered_settings_drop_what_they_do_not_know(tmp_path: Path) -> None:
     Remembered({"guidance": 'say "1,3"'}, [2, 4], True).write(tmp_path / "new" / "s.toml")
     back = Remembered.read(tmp_path / "new" / "s.toml")
     assert back == Remembered({"guidance": 'say "1,3"'}, [2, 4], True)
+
+
+@pytest.mark.asyncio
+async def test_right_walks_through_every_column_of_every_panel(checkpoint: Path) -> None:
+    """At 80x24, full screen and zoomed to 32-pixel tiles, 4 columns × 3 panels do not fit: → pages
+    columns, then the next panel, until every (panel, column) has been on screen."""
+    app = _app(checkpoint)
+    async with app.run_test(size=(80, 24)) as pilot:
+        fields = {"solver": "euler", "steps": "2", "time-grid": "uniform", "guidance": "1,3,5"}
+        for id_, value in fields.items():
+            app.screen.query_one(f"#{id_}", Input | Select).value = value
+        await pilot.press("ctrl+g")
+        grid = app.screen.query_one(ImageGrid)
+        for _ in range(400):
+            await pilot.pause(0.05)
+            if grid.panels:
+                break
+        await pilot.press("f9", "plus", "plus", "plus")  # the form hidden: room for one 32-px tile
+        await pilot.pause()
+        assert grid.tile == 32 and len(grid.visible_cols()) < 4
+        seen = set()
+        for _ in range(12):
+            seen |= {(p, c) for p in grid.visible_panels() for c in grid.visible_cols()}
+            await pilot.press("right")
+        assert seen == {(p, c) for p in range(3) for c in range(4)}
+        await pilot.press("minus")
+        assert grid.tile == 16 and "zoom" in grid.status

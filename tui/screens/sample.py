@@ -15,7 +15,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.widgets import Footer, Header, Input, Label, ProgressBar, Select, Static
+from textual.widgets import Header, Input, Label, ProgressBar, Select, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from core.checkpoint import load_checkpoint, read_config
@@ -34,6 +34,7 @@ from tui.screens.base import AppScreen
 from tui.screens.export import ExportChoice, ExportScreen
 from tui.settings import Remembered
 from tui.widgets.digit_picker import DigitPicker
+from tui.widgets.footer import FittedFooter
 from tui.widgets.form import action_button, field
 from tui.widgets.image_grid import GridPanel, ImageGrid
 
@@ -159,10 +160,7 @@ class SampleScreen(AppScreen):
             tooltip="cancel the generation; else leave a text field (digit keys toggle again)",
         ),
         Binding("f5", "reset", "Defaults", show=False, tooltip="reset the form to the defaults"),
-        *[
-            Binding(str(d), f"toggle({d})", f"Digit {d}", show=False, tooltip=DIGIT_RULE)
-            for d in range(10)
-        ],
+        *[Binding(str(d), f"toggle({d})", f"Digit {d}", show=False, tooltip=DIGIT_RULE) for d in range(10)],
         Binding("n", "toggle_null", "Null", show=False, tooltip=f"toggle {NULL_NAME} (unconditional)"),
     ]
     PALETTE = [
@@ -187,7 +185,7 @@ class SampleScreen(AppScreen):
         yield Header()
         with Horizontal():
             with Vertical(id="sample-form"):
-                yield Label("digits: keys 0-9, n, or click", classes="form-label")
+                yield Label("digits: keys 0-9, n, click", classes="form-label")
                 yield DigitPicker(id="digits")
                 yield field("guidance", Input(GUIDANCE, id="guidance", compact=True)).add_class("gap")
                 yield field(PER_CLASS_LABEL, Input(str(PER_CLASS), id="per-class", compact=True))
@@ -200,7 +198,7 @@ class SampleScreen(AppScreen):
                 yield ImageGrid(id="grid")
                 yield ProgressBar(total=1, show_eta=False, id="progress")
                 yield Static("", id="sample-status")
-        yield Footer(compact=True)
+        yield FittedFooter()
 
     def _sampler_fields(self, sampler: Sampler) -> ComposeResult:
         """The preset and the settings it fills (the request is built from these fields)."""
@@ -349,7 +347,17 @@ class SampleScreen(AppScreen):
         select.value = names[(names.index(str(select.value)) + 1) % len(names)]
 
     def action_turn(self, delta: int) -> None:
-        self.query_one(ImageGrid).turn(delta)
+        """Sideways through the grid: the next page of columns, and past the last one the next
+        guidance panel (from its first page) when panels are shown one at a time."""
+        grid = self.query_one(ImageGrid)
+        cols = grid.visible_cols()
+        at_edge = cols.start == 0 if delta < 0 else cols.stop >= grid.per_row
+        if not at_edge:
+            grid.page_cols(delta)
+        elif len(grid.visible_panels()) == 1 and len(grid.panels) > 1:
+            grid.turn(delta)
+            grid.first_col = 0 if delta > 0 else grid.per_row
+            grid.scroll_cols(0)  # clamps to the last full page
 
     def action_page(self, delta: int) -> None:
         self.query_one(ImageGrid).page(delta)

@@ -5,7 +5,9 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.containers import Center, Middle
 from textual.screen import Screen
-from textual.widgets import Footer, Header, LoadingIndicator, Static
+from textual.widgets import Header, LoadingIndicator, Static
+
+from tui.widgets.footer import FittedFooter
 
 
 class StartScreen(Screen[None]):
@@ -17,7 +19,7 @@ class StartScreen(Screen[None]):
         with Middle(), Center():
             yield Static("loading torch and the screens…", id="start-status")
             yield LoadingIndicator(id="start-spinner")
-        yield Footer(compact=True)
+        yield FittedFooter()
 
     def on_mount(self) -> None:
         self.sub_title = "starting"

@@ -211,10 +211,7 @@ class PanelArt:
         """The sixel data (DCS … ST) of ``image``, encoded once."""
         if self.image is None:
             raise ValueError(f"{self.mode} art has no image")
-        from textual_image.renderable.sixel import image_to_sixels
-
-        _renderables()
-        return image_to_sixels(self.image)
+        return _renderables().sixel.image_to_sixels(self.image)
 
     def cleanup(self) -> None:
         """Free the image in the terminal (kitty keeps sent images until told)."""

@@ -46,6 +46,8 @@ TOO_SMALL = "Too small for one tile: make the window bigger."
 
 @dataclass
 class GridPanel:
+    """One guidance scale's samples: its title (e.g. "w = 3") and uint8 images, row-major."""
+
     title: str
     images: np.ndarray  # uint8 (rows · per_row, H, W)
     frames: np.ndarray | None = None  # uint8 (T, rows · per_row, H, W): the trajectory, if recorded

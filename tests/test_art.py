@@ -31,3 +31,43 @@ def test_greys_land_on_the_256_colour_grey_ramp() -> None:
         number = _grey(value).downgrade(ColorSystem.EIGHT_BIT).number
         assert number is not None and 232 <= number <= 255, (value, number)
     assert _grey(0).downgrade(ColorSystem.EIGHT_BIT).number == 16  # black of the colour cube
+
+
+def test_tile_sizes_halve_down_to_eight_pixels() -> None:
+    from tui.art import tile_sizes
+
+    assert tile_sizes(32) == [32, 16, 8]
+    assert tile_sizes(16) == [16, 8]
+    assert tile_sizes(28) == [28, 14]  # 7 would be below 8
+    assert tile_sizes(6) == [6]
+
+
+def test_fit_grid_prefers_the_whole_grid_at_the_biggest_tile_then_pages_at_the_smallest() -> None:
+    from tui.art import fit_grid, panel_cells
+
+    tiles = [32, 16, 8]
+    # Everything at 32 pixels: 3 panels of 2 × 2 tiles side by side need 3 · 70 + 2 + 5 columns.
+    width = 5 + 3 * panel_cells(32, 2, 2)[0] + 2
+    height = 1 + panel_cells(32, 2, 2)[1]
+    fit = fit_grid(width, height, (3, 2, 2), 5, tiles)
+    assert fit is not None and (fit.tile, fit.arrangement, fit.shown) == (32, "side", 12)
+    # One column less: not side by side at 32; stacked needs 3 · 36 lines; so 16 side by side.
+    fit = fit_grid(width - 1, height, (3, 2, 2), 5, tiles)
+    assert fit is not None and (fit.tile, fit.arrangement, fit.shown) == (16, "side", 12)
+    # Tall and narrow: stacked.
+    fit = fit_grid(5 + panel_cells(32, 2, 2)[0], 3 * height, (3, 2, 2), 5, tiles)
+    assert fit is not None and (fit.tile, fit.arrangement) == (32, "stacked")
+    # Too small for the whole grid even at 8: paged at 8, one panel with every column it can hold.
+    fit = fit_grid(40, 12, (3, 11, 4), 5, tiles)
+    assert fit is not None and (fit.tile, fit.arrangement) == (8, "single")
+    assert (fit.rows, fit.cols) == (2, 3) and fit.size(5)[0] <= 40 and fit.size(5)[1] <= 12
+    assert fit_grid(12, 3, (3, 11, 4), 5, tiles) is None  # not one tile
+
+
+def test_fit_parts_keeps_whole_parts_only() -> None:
+    from tui.art import fit_parts
+
+    parts = ["w = 3", "panel 2/3", "rows 1-6/11"]
+    assert fit_parts(parts, 100) == "w = 3 · panel 2/3 · rows 1-6/11"
+    assert fit_parts(parts, 20) == "w = 3 · panel 2/3"
+    assert fit_parts(parts, 4) == ""

@@ -221,3 +221,26 @@ async def test_right_walks_through_every_column_of_every_panel(checkpoint: Path)
         assert seen == {(p, c) for p in range(3) for c in range(4)}
         await pilot.press("minus")
         assert grid.tile == 16 and "zoom" in grid.status
+
+
+@pytest.mark.asyncio
+async def test_the_graphics_mode_comes_from_the_settings_and_the_palette_cycles_it(checkpoint: Path) -> None:
+    settings = AppSettings(runs_folder=Path("runs"), checkpoint=checkpoint, graphics="kitty")
+    app = CfgTuiApp(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        grid = app.screen.query_one(ImageGrid)
+        assert grid.graphics == "kitty" and grid.draw_mode == "kitty"
+        app.screen.action_graphics()
+        await pilot.pause()
+        assert grid.graphics == "sixel" and any("sixel" in n.message for n in app._notifications)
+        app.screen.action_graphics()
+        assert grid.graphics == "halfblock" and grid.draw_mode == "halfblock"
+
+
+def test_a_bad_graphics_mode_is_one_line(capsys: pytest.CaptureFixture) -> None:
+    from tui.cli import run
+
+    with pytest.raises(SystemExit) as exit_:
+        run(["--graphics", "vt100"])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and len(err.strip().splitlines()) == 1 and "kitty" in err

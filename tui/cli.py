@@ -144,6 +144,11 @@ def main(
         None, help="Runs folder for the app (default: $CFG_TUI_RUNS or ./runs)."
     ),
     checkpoint: Path | None = typer.Option(None, help="The app's checkpoint (default: the bundled model)."),
+    graphics: str = typer.Option(
+        "auto",
+        help="How the app draws samples: auto (what the terminal supports; $CFG_TUI_GRAPHICS "
+        "overrides), kitty, sixel or halfblock.",
+    ),
 ) -> None:
     """cfg-tui: train and sample a class-conditional generator of MNIST digits.
 
@@ -151,10 +156,16 @@ def main(
     """
     if ctx.invoked_subcommand is None:
         from tui.app import CfgTuiApp
+        from tui.graphics import detect_mode, parse_mode
         from tui.settings import AppSettings
 
+        try:
+            mode = parse_mode(graphics)
+        except ValueError as e:
+            raise typer.BadParameter(str(e), param_hint="--graphics") from None
+        detect_mode(mode)  # asks the terminal now: once the app runs, Textual owns its input
         defaults = AppSettings()
-        settings = AppSettings(runs or defaults.runs_folder, checkpoint or defaults.checkpoint)
+        settings = AppSettings(runs or defaults.runs_folder, checkpoint or defaults.checkpoint, graphics=mode)
         CfgTuiApp(settings).run()
 
 

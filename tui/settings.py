@@ -7,6 +7,7 @@ import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import platformdirs
 import tomli_w
@@ -15,8 +16,10 @@ from core.assets import BUNDLED_MODEL
 from core.files import atomic_write_text
 from core.runs import default_runs_folder
 
+if TYPE_CHECKING:
+    from tui.graphics import GraphicsMode
+
 CONFIG_ENV = "CFG_TUI_CONFIG"
-GRAPHICS_MODES = ("auto", "kitty", "sixel", "halfblock")
 
 
 def default_config_file() -> Path:
@@ -34,7 +37,7 @@ class AppSettings:
     """What the Sample and Evaluate screens start with."""
     data_root: Path | None = None
     """The data folder for training and evaluation (None: $CFG_TUI_DATA_ROOT, else the per-user one)."""
-    graphics: str = "auto"
+    graphics: GraphicsMode = "auto"
     """How the sample grid is drawn: auto (what the terminal supports), kitty, sixel or halfblock."""
     config_file: Path | None = field(default_factory=default_config_file)
     """Where the Sample form's choices are remembered (None: nothing is read or written)."""

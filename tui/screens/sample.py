@@ -29,6 +29,7 @@ from core.solvers import SOLVERS, Trajectory
 from core.unet import UNet
 from tui.defaults import GUIDANCE, NULL_NAME, PER_CLASS, PER_CLASS_LABEL, SAMPLER_PRESET, SEED
 from tui.format import format_duration, png_record
+from tui.graphics import GRAPHICS_MODES
 from tui.parse import parse_floats, parse_int
 from tui.screens.base import AppScreen
 from tui.screens.export import ExportChoice, ExportScreen
@@ -170,6 +171,7 @@ class SampleScreen(AppScreen):
         ("Play trajectory", "Watch the samples go from noise to digits (p)", "play"),
         ("Full-screen grid", "Hide or show the form (f9)", "full_screen"),
         ("Reset the form", "Back to the defaults, also for the next session (f5)", "reset"),
+        ("Graphics mode", "Draw the grid as half-blocks, or by kitty's protocol or sixel (next)", "graphics"),
     ]
 
     def __init__(self) -> None:
@@ -336,6 +338,12 @@ class SampleScreen(AppScreen):
         form.display = not form.display
         if not form.display and form.has_focus_within:
             self.query_one(DigitPicker).focus()
+
+    def action_graphics(self) -> None:
+        """The next way of drawing the grid (auto, kitty, sixel, halfblock); ``--graphics`` sets the first."""
+        grid = self.query_one(ImageGrid)
+        grid.graphics = GRAPHICS_MODES[(GRAPHICS_MODES.index(grid.graphics) + 1) % len(GRAPHICS_MODES)]
+        self.notify(f"{grid.graphics}: drawing with {grid.draw_mode}", title="Graphics")
 
     def action_zoom(self, delta: int) -> None:
         self.query_one(ImageGrid).zoom(delta)

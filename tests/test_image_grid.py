@@ -160,13 +160,36 @@ async def test_side_by_side_each_panel_has_its_title_above_it() -> None:
             assert text[1 + label_line(row, 8)][:5] == label.rjust(4) + " "
 
 
+@pytest.mark.asyncio
+async def test_when_all_panels_do_not_fit_side_by_side_as_many_as_fit_do_and_turn() -> None:
+    app = GridApp()
+    async with app.run_test(size=(100, 30)) as pilot:  # 2 panels of 4 columns at 8 pixels: 90 columns
+        grid = app.query_one(ImageGrid)
+        await _shown(pilot, grid, REQUEST)
+        fit = grid.fit
+        assert fit is not None and (fit.tile, fit.arrangement, fit.panels, fit.cols) == (8, "side", 2, 4)
+        windows = []
+        for _ in range(3):
+            windows.append(sorted({p for p, _, _ in shown_tiles(grid, REQUEST)}))
+            assert f"panels {windows[-1][0] + 1}-{windows[-1][1] + 1}/3" in grid.status_parts()
+            grid.turn(1)
+            await pilot.pause()
+        assert windows == [[0, 1], [1, 2], [0, 1]]  # every turn shows another; after the last, the first
+        assert grid.visible_panels() == [1, 2]  # the third turn
+        grid.turn(-1)
+        grid.turn(-1)  # back round the start
+        await pilot.pause()
+        assert grid.visible_panels() == [1, 2]
+        assert text_of(grid)[0].strip().startswith("w = 3 ")  # the first shown panel's title
+
+
 # -- paging --------------------------------------------------------------------------------------
 
 
 async def _every_page(pilot, grid: ImageGrid, shape: tuple[int, int, int]) -> list[set]:
     """Every panel × row page × column page, by turn, page and page_cols; the tiles on each."""
     pages = []
-    for _ in range(shape[0] if grid.fit and grid.fit.arrangement == "single" else 1):
+    for _ in range(shape[0] if grid.fit and grid.fit.panels < shape[0] else 1):
         grid.first_row = 0
         while True:
             grid.first_col = 0
@@ -186,7 +209,7 @@ async def _every_page(pilot, grid: ImageGrid, shape: tuple[int, int, int]) -> li
 
 
 @pytest.mark.asyncio
-@pytest.mark.parametrize(("size", "zoom"), [((80, 24), 0), ((60, 20), 1), ((60, 20), 2)])
+@pytest.mark.parametrize(("size", "zoom"), [((80, 24), 0), ((60, 20), 1), ((60, 20), 2), ((100, 30), 0)])
 async def test_paging_rows_columns_and_panels_reaches_every_image(size: tuple[int, int], zoom: int) -> None:
     app = GridApp()
     async with app.run_test(size=size) as pilot:

@@ -177,8 +177,8 @@ ARRANGEMENTS: tuple[Arrangement, ...] = ("side", "stacked", "single")
 
 @dataclass(frozen=True)
 class Fit:
-    """How a grid is shown: ``panels`` panels (all, or one at a time), each ``rows × cols`` tiles of
-    ``tile`` pixels; a title line above each panel."""
+    """How a grid is shown: ``panels`` panels at once (all, some side by side, or one), each
+    ``rows × cols`` tiles of ``tile`` pixels; a title line above each panel."""
 
     tile: int
     arrangement: Arrangement
@@ -215,11 +215,14 @@ def _candidate(
     arrangement: Arrangement, tile: int, space: tuple[int, int], shape: tuple[int, int, int], label_width: int
 ) -> Fit | None:
     """The most of a ``shape`` = (panels, rows, cols) grid that ``arrangement`` shows in ``space``
-    = (columns, lines) at ``tile`` pixels, or None if not one tile fits."""
+    = (columns, lines) at ``tile`` pixels, or None if not one tile fits. Side by side, fewer
+    panels than all (two at least) when only so do all their columns fit."""
     (width, height), (panels, rows, cols) = space, shape
     free = width - label_width
     if arrangement == "side":
-        free, lines, shown = (free - (panels - 1) * GAP) // panels, height - 1, panels
+        fits = [k for k in range(panels, 1, -1) if cols_in((free - (k - 1) * GAP) // k, tile) >= cols]
+        shown = fits[0] if fits else panels
+        free, lines = (free - (shown - 1) * GAP) // shown, height - 1
     elif arrangement == "stacked":
         lines, shown = height // panels - 1, panels
     else:
@@ -235,8 +238,9 @@ def fit_grid(
 
     The whole grid at the biggest tile of ``tiles`` that holds it (side by side, else stacked,
     else, for one panel, alone); failing that, the arrangement that shows the most tiles at the
-    smallest tile, the rest paged. Panels go side by side or stacked only when all their columns
-    fit: paging columns is for one panel at a time. None when not even one tile fits."""
+    smallest tile, the rest paged (side by side may then show some of the panels). Panels go side
+    by side or stacked only when all their columns fit: paging columns is for one panel at a time.
+    None when not even one tile fits."""
     panels, rows, cols = shape
     arrangements = ARRANGEMENTS if panels > 1 else ("single",)
     candidates = [

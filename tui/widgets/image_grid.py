@@ -3,7 +3,8 @@
 Fits what it can (:func:`tui.art.fit_grid`): the whole request at the biggest tile of 32, 16 and
 8 pixels that holds it, panels side by side, else stacked, else one at a time; what does not fit
 at 8 pixels is paged: rows (:meth:`ImageGrid.page`), columns (:meth:`ImageGrid.page_cols`) and
-panels (:meth:`ImageGrid.turn`). :meth:`ImageGrid.zoom` picks the tile size instead.
+panels (:meth:`ImageGrid.turn`; side by side, as many as fit). :meth:`ImageGrid.zoom` picks the
+tile size instead; the mouse wheel moves rows (with shift, columns).
 
 Draws half-blocks, or real pixels by kitty's graphics protocol or sixel (:mod:`tui.graphics`);
 the pixels, labels and titles are the same in every mode. Holds uint8 images (no tensors).
@@ -155,13 +156,11 @@ class ImageGrid(Widget):
         return _window(self.first_col, 0 if fit is None else fit.cols, self.per_row)
 
     def visible_panels(self) -> list[int]:
-        """Indices of the shown panels: all, or the turned-to one."""
+        """Indices of the shown panels: all, or those from the turned-to one (fewer at the end)."""
         fit = self.fit
         if fit is None:
             return []
-        if fit.arrangement == "single":
-            return [self.panel_index % len(self.panels)]
-        return list(range(len(self.panels)))
+        return list(_window(self.panel_index % len(self.panels), fit.panels, len(self.panels)))
 
     def _images(self, index: int) -> np.ndarray:
         """Panel ``index``'s images ``(N, H, W)``: the trajectory's frame while one is shown."""
@@ -209,8 +208,14 @@ class ImageGrid(Widget):
         self.first_col = _window(shown.start + delta, len(shown), self.per_row).start
 
     def turn(self, delta: int) -> None:
-        """Move to the previous/next guidance panel (shown alone when they do not all fit)."""
-        if self.panels:
+        """Move to the previous/next guidance panel, round the end. When only some are shown, the
+        first shown moves, so that every turn shows another (after the last, the first)."""
+        if not self.panels:
+            return
+        shown = self.visible_panels()
+        if 0 < len(shown) < len(self.panels):
+            self.panel_index = (shown[0] + delta) % (len(self.panels) - len(shown) + 1)
+        else:
             self.panel_index = (self.panel_index + delta) % len(self.panels)
 
     def zoom(self, delta: int) -> None:
@@ -259,10 +264,10 @@ class ImageGrid(Widget):
         terse = wording >= 2
         rows, cols = self.visible_rows(), self.visible_cols()
         parts = []
-        if fit.arrangement == "single" and len(self.panels) > 1:
-            parts.append(
-                ("" if terse else "panel ") + f"{self.panel_index % len(self.panels) + 1}/{len(self.panels)}"
-            )
+        if fit.panels < len(self.panels):
+            word = "" if terse else ("panel " if fit.panels == 1 else "panels ")
+            shown = self.visible_panels()
+            parts.append(f"{word}{_span(range(shown[0], shown[-1] + 1))}/{len(self.panels)}")
         if wording == 0 or len(rows) < len(self.row_labels):
             parts.append(("r " if terse else "rows ") + f"{_span(rows)}/{len(self.row_labels)}")
         if wording == 0 or len(cols) < self.per_row:

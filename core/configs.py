@@ -143,7 +143,7 @@ class TrainConfig:
         checks = (  # (name, value, whether it is good, the rule)
             ("steps", self.steps, self.steps >= 1, "must be at least 1"),
             ("batch size", self.batch_size, self.batch_size >= 1, "must be at least 1"),
-            ("learning rate", self.lr, 0 < self.lr < math.inf, "must be a finite number above 0"),
+            ("lr", self.lr, 0 < self.lr < math.inf, "must be a finite number above 0"),
             ("eta", self.eta, 0 <= self.eta < 1, "(the probability of a null label) must be in [0, 1)"),
             ("EMA decay", self.ema_decay, 0 <= self.ema_decay < 1, "must be in [0, 1) (0 = off)"),
             ("gradient clip", self.grad_clip, 0 <= self.grad_clip < math.inf,

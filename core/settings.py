@@ -89,10 +89,10 @@ def check_processes(processes: int, device: torch.device) -> int:
     from core.distributed import gpu_count
 
     if processes < 1:
-        raise SettingsError(f"processes must be at least 1, not {processes}")
+        raise SettingsError(f"nproc must be at least 1, not {processes}")
     if processes > 1 and device.type == "cuda" and processes > gpu_count():
         raise SettingsError(
-            f"processes: {processes} is more than the {gpu_count()} GPU(s) here (one process per GPU)"
+            f"nproc: {processes} is more than the {gpu_count()} GPU(s) here (one process per GPU)"
         )
     return processes
 

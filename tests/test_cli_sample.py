@@ -195,7 +195,7 @@ def test_bad_sample_input_is_one_line_and_exit_2(
 
 
 BAD_TRAINING = [
-    (["--lr", "nan"], "learning rate must be a finite number above 0, not nan"),
+    (["--lr", "nan"], "lr must be a finite number above 0, not nan"),
     (["--eta", "1.5"], "eta (the probability of a null label) must be in [0, 1), not 1.5"),
     (["--preset", "huge"], "preset must be auto, seed, cpu, gpu, not 'huge'"),
     (["--channels", "8,x"], "comma-separated integers"),
@@ -204,7 +204,7 @@ BAD_TRAINING = [
     (["--steps", "0"], "steps must be at least 1, not 0"),
     (["--nproc", "2", "--batch-size", "1000"], "exceeds the 64 training images"),
     (["--nproc", "2", "--batch-size", "1"], "less than one image per process"),
-    (["--nproc", "0"], "processes must be at least 1, not 0"),
+    (["--nproc", "0"], "nproc must be at least 1, not 0"),
 ]
 
 

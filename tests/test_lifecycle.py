@@ -106,7 +106,7 @@ def test_new_run_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         (RunSettings(device="cpu", schedule="cubic"), "schedule must be one of linear, cosine, not 'cubic'"),
         (RunSettings(device="cpu", ema_decay=1.0), r"EMA decay must be in \[0, 1\) \(0 = off\), not 1.0"),
         (RunSettings(device="cpu", embed_dim=3), "t_embed_dim must be even"),
-        (RunSettings(device="cpu", processes=0), "processes must be at least 1, not 0"),
+        (RunSettings(device="cpu", processes=0), "nproc must be at least 1, not 0"),
     ],
 )
 def test_plan_run_names_the_bad_setting(settings: RunSettings, message: str) -> None:

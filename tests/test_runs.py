@@ -93,7 +93,7 @@ def test_run_config_round_trips_and_reads_older_files(tmp_path: Path) -> None:
     ("change", "message"),
     [
         (lambda d: d.pop("model"), "has unusable settings (no 'model')"),
-        (lambda d: d["train"].update(lr=-1), "has unusable settings (learning rate must be"),
+        (lambda d: d["train"].update(lr=-1), "has unusable settings (lr must be"),
         (lambda d: d["train"].update(momentum=0.9), "unknown training settings: momentum"),
         (lambda d: d["data"].pop("fingerprint"), "has unusable settings (no 'fingerprint')"),
     ],

@@ -59,7 +59,7 @@ async def test_the_first_paint_does_not_wait_for_the_screens(
     real = app_module.screen_classes
 
     def slow_import() -> dict:
-        release.wait(10)
+        release.wait(30)
         return real()
 
     monkeypatch.setattr(app_module, "screen_classes", slow_import)
@@ -70,7 +70,7 @@ async def test_the_first_paint_does_not_wait_for_the_screens(
         assert isinstance(app.screen, StartScreen)
         assert "loading torch" in str(app.screen.query_one("#start-status", Static).render())
         release.set()
-        for _ in range(200):
+        for _ in range(600):  # generous: a loaded machine
             await pilot.pause(0.05)
             if isinstance(app.screen, SampleScreen):
                 break

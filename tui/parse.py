@@ -24,7 +24,7 @@ def parse_number(name: str, text: str) -> float:
 def parse_int(name: str, text: str, low: int) -> int:
     number = parse_whole(name, text)
     if number < low:
-        raise ValueError(f"{name} must be at least {low}, got {number}")
+        raise ValueError(f"{name} must be at least {low}, not {number}")
     return number
 
 

@@ -104,6 +104,21 @@ def test_show_prints_labelled_half_blocks(checkpoint: Path, capsys: pytest.Captu
     assert "▀" not in out and "\x1b" not in out and "null" in out
 
 
+def test_show_draws_sixel_when_asked_and_refuses_an_unknown_mode(
+    checkpoint: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """--graphics sixel sends a sixel image (DCS ... q ... ST) with the same labels and titles as text;
+    a mode that does not exist is one line and exit 2, before anything is sampled."""
+    args = ["sample", "--checkpoint", str(checkpoint), "--digits", "7,null", "--guidance", "2",
+            "--steps", "2", "--per-class", "1", *LAB, "--show"]  # fmt: skip
+    code, out, err = invoke(capsys, *args, "--graphics", "sixel")
+    assert code == 0, err
+    assert "\x1bP" in out and "q" in out.split("\x1bP", 1)[1] and "▀" not in out
+    assert "w = 2" in out and "null" in out
+    code, out, err = invoke(capsys, *args, "--graphics", "vt340")
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "halfblock" in err and not out
+
+
 def test_a_terminal_sees_the_progress_and_the_same_art(
     checkpoint: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:

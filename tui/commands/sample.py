@@ -73,7 +73,12 @@ def sample(
     seed: int = typer.Option(defaults.SEED, help="Seed of the initial noise."),
     out: Path | None = typer.Option(None, help="Write the labelled grid here as PNG."),
     npz: Path | None = typer.Option(None, help="Write images (N, 1, 32, 32) in [-1, 1], labels and w here."),
-    show: bool = typer.Option(False, "--show", help="Print the grid as half-block art."),
+    show: bool = typer.Option(False, "--show", help="Print the grid in the terminal (see --graphics)."),
+    graphics: str = typer.Option(
+        "auto",
+        help="How --show draws: auto (what the terminal supports; $CFG_TUI_GRAPHICS overrides), "
+        "kitty, sixel or halfblock.",
+    ),
     ascii_art: bool = typer.Option(False, "--ascii", help="Print the grid as plain characters."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
 ) -> None:
@@ -83,9 +88,14 @@ def sample(
     from core.checkpoint import load_checkpoint
     from core.sampling import resolve_grid, with_guide_models
     from core.settings import resolve_device
+    from tui.graphics import parse_mode
 
     sampler = sampler_options(preset, solver, steps, grid, shift, guide, noise)
     scales = parse_floats("--guidance", guidance)
+    try:
+        mode = parse_mode(graphics)
+    except ValueError as e:
+        raise typer.BadParameter(str(e), param_hint="--graphics") from None
     for option, path in (("--out", out), ("--npz", npz)):
         check_writable(option, path)
     torch_device = resolve_device(device)
@@ -109,7 +119,7 @@ def sample(
         arrays = [(w, images.numpy()) for w, images in panels]
         typer.echo(f"wrote {save_samples_npz(npz, arrays, batch.numpy())}", err=True)
     if show or ascii_art or (out is None and npz is None):
-        _print(panels, rows, per_class, ascii_art)
+        _print(panels, rows, per_class, "ascii" if ascii_art else mode)
 
 
 def _snapshot(run: Path | None, step: int) -> Path:
@@ -175,20 +185,24 @@ def _generate(
     return images.clamp(-1, 1).cpu()
 
 
-def _print(
-    panels: list[tuple[float, torch.Tensor]], rows: list[str], per_class: int, ascii_art: bool
-) -> None:
+def _print(panels: list[tuple[float, torch.Tensor]], rows: list[str], per_class: int, mode: str) -> None:
+    """The grid on stdout: plain characters (``ascii``), else as tui.graphics draws it for ``mode``
+    (half-blocks, or real pixels by kitty's protocol or sixel where the terminal has them)."""
     from core.images import to_uint8
-    from tui.art import art_console, fit_tiles, half_block_lines, labelled_text, shade_text
+    from tui.art import art_console, fit_tiles, labelled_text, shade_text
+    from tui.graphics import write_grid
 
-    console = art_console(ascii_art)
+    if mode != "ascii":
+        uint8_panels = [(guidance_title(w), to_uint8(images)[..., 0]) for w, images in panels]
+        write_grid(uint8_panels, rows, per_class, mode)
+        return
+    console = art_console(plain=True)
     label_width = max(map(len, rows)) + 1
     for w, images in panels:
         tiles = fit_tiles(
             to_uint8(images)[..., 0], per_class, shutil.get_terminal_size().columns - label_width
         )
-        pixels = mosaic(tiles, cols=per_class)
-        lines = shade_text(pixels) if ascii_art else half_block_lines(pixels)
+        lines = shade_text(mosaic(tiles, cols=per_class))
         console.print(
             labelled_text(lines, guidance_title(w), rows, tiles.shape[-1] + PAD), end="", soft_wrap=True
         )

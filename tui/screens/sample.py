@@ -187,7 +187,7 @@ class SampleScreen(AppScreen):
         yield Header()
         with Horizontal():
             with Vertical(id="sample-form"):
-                yield Label("digits: keys 0-9, n, click", classes="form-label")
+                yield Label("digits: 0-9, n or click", classes="form-label")
                 yield DigitPicker(id="digits")
                 yield field("guidance", Input(GUIDANCE, id="guidance", compact=True)).add_class("gap")
                 yield field(PER_CLASS_LABEL, Input(str(PER_CLASS), id="per-class", compact=True))
@@ -539,10 +539,22 @@ class SampleScreen(AppScreen):
         self.query_one(ImageGrid).show(panels, rows, result.request.per_class)
         count = sum(len(i) for i in result.images)
         nfe = nfe_text(result.request.scales, result.nfe)
-        self._status(
-            f"{count} images in {format_duration(elapsed)} · {result.sampler} · {nfe} · "
-            "←/→ columns, w · pgup/pgdn rows · +/− zoom · f9 full screen · p play"
-        )
+        self._status(f"{count} images in {format_duration(elapsed)} · {result.sampler} · {nfe}")
+        self.call_after_refresh(self._hint_paging)
+
+    def _hint_paging(self) -> None:
+        """Say how to see the rest when the grid does not show everything (f9 and zoom are in the footer)."""
+        grid = self.query_one(ImageGrid)
+        if grid.tile is None:
+            return
+        keys = []
+        if len(grid.visible_rows()) < len(grid.row_labels):
+            keys.append("pgup/pgdn rows")
+        if len(grid.visible_cols()) < grid.per_row or len(grid.visible_panels()) < len(grid.panels):
+            keys.append("←/→ columns, panels")
+        if keys:
+            status = self.query_one("#sample-status", Static)
+            status.update(f"{status.content} · more: {' · '.join(keys)} · − smaller · f9 full screen")
 
     def action_play(self) -> None:
         grid = self.query_one(ImageGrid)

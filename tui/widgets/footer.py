@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from rich.cells import cell_len
 from textual import events
+from textual.app import ComposeResult
 from textual.widgets import Footer
 from textual.widgets._footer import FooterKey
 
@@ -49,6 +50,16 @@ class FittedFooter(Footer):
 
     def __init__(self) -> None:
         super().__init__(compact=True)
+
+    def compose(self) -> ComposeResult:
+        """Textual's keys in its order, except help and quit, which go last (before the palette's):
+        always in the same place, whatever screen is shown."""
+        widgets = list(super().compose())
+        last = lambda w: isinstance(w, FooterKey) and "-command-palette" not in w.classes and (  # noqa: E731
+            drop_rank(w.action) == 2
+        )
+        palette = lambda w: isinstance(w, FooterKey) and "-command-palette" in w.classes  # noqa: E731
+        yield from sorted(widgets, key=lambda w: (palette(w), last(w)))
 
     def on_resize(self, event: events.Resize) -> None:
         self._fit()

@@ -11,6 +11,7 @@ import tui.app as app_module
 from core.checkpoint import save_checkpoint
 from core.trainer import new_model
 from core.unet import UNetConfig
+from tests.layout import assert_no_overlaps, focus_problems
 from tui.app import CfgTuiApp
 from tui.screens.sample import SampleScreen, progress_text
 from tui.screens.start import StartScreen
@@ -75,6 +76,11 @@ async def test_the_first_paint_does_not_wait_for_the_screens(
             if isinstance(app.screen, SampleScreen):
                 break
         assert isinstance(app.screen, SampleScreen)
+        for _ in range(100):  # mounted through: the form's Selects have their values
+            await pilot.pause(0.05)
+            if app.screen.query(Select) and app.screen.query_one("#preset", Select).value == "fast":
+                break
+        assert app.screen.query_one("#preset", Select).value == "fast"
 
 
 @pytest.mark.asyncio
@@ -244,3 +250,29 @@ def test_a_bad_graphics_mode_is_one_line(capsys: pytest.CaptureFixture) -> None:
         run(["--graphics", "vt100"])
     err = capsys.readouterr().err
     assert exit_.value.code == 2 and len(err.strip().splitlines()) == 1 and "kitty" in err
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("size", [(60, 20), (80, 24), (200, 60)], ids=["60x20", "80x24", "200x60"])
+async def test_the_screen_holds_together_before_and_after_the_default_generate(
+    checkpoint: Path, size: tuple[int, int]
+) -> None:
+    """Nothing overlaps or is cut, before and after generating the default request (10 digits × 4 ×
+    w = 1, 3, 5); at 200x60 that request is shown whole; focus shows on every widget."""
+    app = _app(checkpoint)
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause()
+        assert_no_overlaps(app.screen)
+        if size == (60, 20):
+            assert await focus_problems(pilot, app.screen) == []
+        app.screen.query_one("#time-grid", Select).value = "uniform"
+        await pilot.press("escape", "ctrl+g")
+        grid = app.screen.query_one(ImageGrid)
+        for _ in range(600):
+            await pilot.pause(0.05)
+            if grid.panels:
+                break
+        await pilot.pause()
+        assert_no_overlaps(app.screen)
+        shown = len(grid.visible_rows()) * len(grid.visible_cols()) * len(grid.visible_panels())
+        assert shown == 10 * 4 * 3 if size == (200, 60) else 0 < shown < 10 * 4 * 3

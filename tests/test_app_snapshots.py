@@ -43,6 +43,7 @@ def test_sample_screen_before_generating(app: CfgTuiApp, size: tuple[int, int], 
 def test_sample_screen_with_samples(app: CfgTuiApp, size: tuple[int, int], snap_compare) -> None:
     async def generate(pilot) -> None:
         pilot.app.screen.query_one("#steps").value = "4"
+        pilot.app.screen.query_one("#time-grid").value = "uniform"  # not fitted to the test model first
         await pilot.press("n", "ctrl+g")
         grid = pilot.app.screen.query_one(ImageGrid)
         for _ in range(600):

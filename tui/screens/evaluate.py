@@ -31,7 +31,7 @@ from tui.format import EVAL_COLUMNS, eval_cells, with_spread
 from tui.parse import parse_floats, parse_int, parse_ints
 from tui.screens.base import AppScreen
 from tui.widgets.footer import FittedFooter
-from tui.widgets.form import action_button, field
+from tui.widgets.form import action_button, choose, field
 
 MODES = ("eval", "sweep")
 
@@ -117,16 +117,14 @@ class EvaluateScreen(AppScreen):
         yield Header()
         with Horizontal():
             with Vertical(id="eval-form"):
-                yield field("mode", Select([(m, m) for m in MODES], value="eval", allow_blank=False,
-                                           id="eval-mode", compact=True)).add_class("gap")  # fmt: skip
+                yield field("mode", choose(MODES, "eval", "eval-mode")).add_class("gap")
                 yield field("guidance", Input(GUIDANCE, id="eval-guidance", compact=True))
                 methods = Input("cfg", id="eval-methods", compact=True)
                 methods.tooltip = "guidance methods separated by spaces, e.g. cfg interval apg:eta=0"
                 yield field("methods", methods)
                 yield field("solvers", Input("euler", id="eval-solvers", compact=True))
                 yield field("steps", Input("99", id="eval-steps", compact=True))
-                yield field("grid", Select([(g, g) for g in GRIDS], value="uniform", allow_blank=False,
-                                           id="eval-grid", compact=True))  # fmt: skip
+                yield field("grid", choose(GRIDS, "uniform", "eval-grid"))
                 yield field(PER_CLASS_LABEL, Input("50", id="eval-per-class", compact=True))
                 yield Label("checkpoint", classes="form-label")
                 yield Input(str(self.settings.checkpoint), id="eval-checkpoint", compact=True)

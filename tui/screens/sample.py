@@ -36,7 +36,7 @@ from tui.screens.export import ExportChoice, ExportScreen
 from tui.settings import Remembered
 from tui.widgets.digit_picker import DigitPicker
 from tui.widgets.footer import FittedFooter
-from tui.widgets.form import action_button, field
+from tui.widgets.form import action_button, choose, field
 from tui.widgets.image_grid import GridPanel, ImageGrid
 
 TRAJECTORY_FRAMES = 20
@@ -204,9 +204,6 @@ class SampleScreen(AppScreen):
 
     def _sampler_fields(self, sampler: Sampler) -> ComposeResult:
         """The preset and the settings it fills (the request is built from these fields)."""
-        choose = lambda names, value, id_: Select(  # noqa: E731
-            [(n, n) for n in names], value=value, allow_blank=False, id=id_, compact=True
-        )
         yield field("sampler", choose(SAMPLERS, SAMPLER_PRESET, "preset")).add_class("gap")
         yield field("solver", choose(SOLVERS, sampler.solver, "solver"))
         yield field("steps", Input(str(sampler.steps), id="steps", compact=True))
@@ -218,6 +215,7 @@ class SampleScreen(AppScreen):
 
     def on_mount(self) -> None:
         self.sub_title = "Sample"
+        self._progress(None)
         self.player = self.set_interval(1 / PLAY_FPS, self._next_frame, pause=True)
         self.query_one(DigitPicker).focus()
         self.query_one(ImageGrid).graphics = self.settings.graphics
@@ -375,7 +373,7 @@ class SampleScreen(AppScreen):
         if request is None:
             return
         total = len(request.scales) * request.sampler.steps
-        self.query_one(ProgressBar).update(total=total, progress=0)
+        self._progress(total)
         self._started = time.perf_counter()
         self._generating = generating_text(request)
         self._status(self._generating)
@@ -516,7 +514,7 @@ class SampleScreen(AppScreen):
         self._status(message.text)
         if message.text == CANCELLED:
             self._generating = ""
-            self.query_one(ProgressBar).update(total=1, progress=0)
+            self._progress(None)
 
     def on_model_status(self, message: ModelStatus) -> None:
         if not self._generating and self.result is None:
@@ -525,10 +523,11 @@ class SampleScreen(AppScreen):
     def worker_failed(self, worker: Worker) -> None:
         self._generating = ""
         self._status("")
-        self.query_one(ProgressBar).update(total=1, progress=0)
+        self._progress(None)
 
     def on_samples_ready(self, message: SamplesReady) -> None:
         self._generating = ""
+        self._progress(None)
         elapsed = time.perf_counter() - self._started
         self.result = result = message.result
         rows = row_names(result.labels, result.null_label)
@@ -541,6 +540,12 @@ class SampleScreen(AppScreen):
         nfe = nfe_text(result.request.scales, result.nfe)
         self._status(f"{count} images in {format_duration(elapsed)} · {result.sampler} · {nfe}")
         self.call_after_refresh(self._hint_paging)
+
+    def _progress(self, total: int | None) -> None:
+        """Show the progress bar from 0 of ``total`` steps, or hide it (None): the grid gets its line."""
+        bar = self.query_one(ProgressBar)
+        bar.display = total is not None
+        bar.update(total=total or 1, progress=0)
 
     def _hint_paging(self) -> None:
         """Say how to see the rest when the grid does not show everything (f9 and zoom are in the footer)."""

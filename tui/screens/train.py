@@ -42,7 +42,7 @@ from tui.launcher import launch_training
 from tui.parse import parse_int, parse_number, parse_whole
 from tui.screens.base import AppScreen
 from tui.widgets.footer import FittedFooter
-from tui.widgets.form import action_button, field
+from tui.widgets.form import action_button, choose, field
 from tui.widgets.loss_chart import LossChart
 from tui.widgets.quality_chart import QualityChart
 from tui.widgets.run_list import RunList
@@ -58,7 +58,6 @@ RUNS_SECONDS = 2.0
 PRECISIONS = ("preset", *TRAIN_PRECISIONS)
 """bf16 is autocast of the network (1.5-3x faster on GPUs and on CPUs with AVX512-BF16 or AMX);
 auto picks it where the device has it natively; preset keeps the preset's choice."""
-SELECT: dict = {"allow_blank": False, "compact": True}
 T = TypeVar("T")
 
 
@@ -121,15 +120,15 @@ class TrainScreen(AppScreen):
     def _form(self) -> ComposeResult:
         """One row per setting, labelled with its ``cfg-tui train`` option (the words its errors use);
         empty fields show the preset's value as a placeholder."""
-        preset = Select([(p, p) for p in PRESET_CHOICES], value=TRAIN_PRESET, id="preset", **SELECT)
+        preset = choose(PRESET_CHOICES, TRAIN_PRESET, "preset")
         yield field("preset", preset).add_class("gap")
         yield field("steps", Input(id="steps", compact=True))
         yield field("batch size", Input(id="batch-size", compact=True))
         yield field(LR_LABEL, Input(id="lr", compact=True))
         yield field("eta", Input(id="eta", compact=True))
-        device = Select([(d, d) for d in DEVICES], value="auto", id="device", **SELECT)
+        device = choose(DEVICES, "auto", "device")
         yield field("device", device).add_class("gap")
-        precisions = Select([(p, p) for p in PRECISIONS], value="preset", id="precision", **SELECT)
+        precisions = choose(PRECISIONS, "preset", "precision")
         yield field("precision", precisions)
         yield field("nproc", Input(id="nproc", placeholder="1", compact=True))
         yield field("run name", Input(id="run-name", compact=True)).add_class("gap")

@@ -316,7 +316,7 @@ async def test_interval_guidance_generates_and_the_status_counts_its_nfe(
 
         await _fill(app, method="cfg")  # parameters the new method does not take are cleared
         await pilot.pause()
-        assert params.value == "" and params.placeholder == "no parameters"
+        assert params.value == "" and params.placeholder == "none"
 
 
 @pytest.mark.asyncio

@@ -56,7 +56,7 @@ def default_params(method: str) -> str:
     a text parameter (auto's checkpoint) is a file, shown as FILE as on the command line."""
     shown = {key: f"{value:g}" if isinstance(value, float) else str(value) or "FILE"
              for key, value in parameters(METHODS[method]).items()}  # fmt: skip
-    return ",".join(f"{key}={value}" for key, value in shown.items()) or "no parameters"
+    return ",".join(f"{key}={value}" for key, value in shown.items()) or "none"
 
 
 def show_defaults(params: Input, method: str) -> None:
@@ -182,6 +182,7 @@ class SampleScreen(AppScreen):
         self._last_progress = 0.0
         self._started = 0.0  # when the current generation started (for its ETA)
         self._generating = ""  # what it makes, for the status line
+        self._summary = ""  # what the last generation made
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -345,6 +346,7 @@ class SampleScreen(AppScreen):
 
     def action_zoom(self, delta: int) -> None:
         self.query_one(ImageGrid).zoom(delta)
+        self.call_after_refresh(self._hint_paging)
 
     def action_preset(self) -> None:
         """The next preset (fast ↔ lab); choosing it fills the fields (:meth:`_preset_changed`)."""
@@ -538,7 +540,7 @@ class SampleScreen(AppScreen):
         self.query_one(ImageGrid).show(panels, rows, result.request.per_class)
         count = sum(len(i) for i in result.images)
         nfe = nfe_text(result.request.scales, result.nfe)
-        self._status(f"{count} images in {format_duration(elapsed)} · {result.sampler} · {nfe}")
+        self._summary = f"{count} images in {format_duration(elapsed)} · {result.sampler} · {nfe}"
         self.call_after_refresh(self._hint_paging)
 
     def _progress(self, total: int | None) -> None:
@@ -547,19 +549,22 @@ class SampleScreen(AppScreen):
         bar.display = total is not None
         bar.update(total=total or 1, progress=0)
 
+    def on_image_grid_resized(self, _: ImageGrid.Resized) -> None:
+        self._hint_paging()
+
     def _hint_paging(self) -> None:
-        """Say how to see the rest when the grid does not show everything (f9 and zoom are in the footer)."""
+        """The last generation's summary, and the keys that show the rest when the grid does not
+        show everything (said again whenever the grid's size or zoom changes)."""
         grid = self.query_one(ImageGrid)
-        if grid.tile is None:
+        if self._generating or not self._summary:
             return
         keys = []
         if len(grid.visible_rows()) < len(grid.row_labels):
-            keys.append("pgup/pgdn rows")
+            keys.append("pgdn")
         if len(grid.visible_cols()) < grid.per_row or len(grid.visible_panels()) < len(grid.panels):
-            keys.append("←/→ columns, panels")
-        if keys:
-            status = self.query_one("#sample-status", Static)
-            status.update(f"{status.content} · more: {' · '.join(keys)} · − smaller · f9 full screen")
+            keys.append("→")
+        more = f" · more: {', '.join(keys)}, − smaller, f9 full screen" if keys and grid.tile else ""
+        self._status(self._summary + more)
 
     def action_play(self) -> None:
         grid = self.query_one(ImageGrid)

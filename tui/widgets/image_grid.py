@@ -22,6 +22,7 @@ from rich.style import Style
 from textual import events
 from textual.dom import NoScreen
 from textual.geometry import Region
+from textual.message import Message
 from textual.reactive import reactive
 from textual.strip import Strip
 from textual.widget import Widget
@@ -335,6 +336,12 @@ class ImageGrid(Widget):
             if key not in arts:
                 art.cleanup()
         self._arts = arts
+
+    class Resized(Message):
+        """The grid's size changed, and with it how much of the request it shows (see :attr:`fit`)."""
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.post_message(self.Resized())
 
     def on_unmount(self) -> None:
         self._replace_arts({})

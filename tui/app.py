@@ -94,6 +94,7 @@ class CfgTuiApp(App[None]):
 
     async def action_quit(self) -> None:
         """Say so at once: a generation in progress ends at its next step, which can take a moment."""
+        self.screen.sub_title = "quitting…"
         self.notify("quitting…", timeout=30)
         for mode in self.screen_types:
             for screen in self.get_screen_stack(mode) if mode in self._screen_stacks else []:
@@ -101,7 +102,7 @@ class CfgTuiApp(App[None]):
                     screen.before_quit()
         for worker in self.workers:
             worker.cancel()
-        self.call_after_refresh(self.exit)
+        self.set_timer(0.1, self.exit)  # a frame to show it
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):

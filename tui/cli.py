@@ -166,7 +166,13 @@ def main(
         detect_mode(mode)  # asks the terminal now: once the app runs, Textual owns its input
         defaults = AppSettings()
         settings = AppSettings(runs or defaults.runs_folder, checkpoint or defaults.checkpoint, graphics=mode)
-        CfgTuiApp(settings).run()
+        app = CfgTuiApp(settings)
+        app.run()
+        # The terminal is back; what is left is the interpreter tearing torch down (about a second
+        # here), with nothing to save: every file the app writes is written atomically already.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(app.return_code or 0)
 
 
 def run(argv: list[str] | None = None) -> None:

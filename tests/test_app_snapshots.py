@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+import tui.screens.sample as sample_screen
 from core.checkpoint import save_checkpoint
 from core.runs import RunDir, RunStatus
 from core.trainer import new_model
@@ -30,6 +31,7 @@ sizes = pytest.mark.parametrize("size", SIZES, ids=IDS)
 def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CfgTuiApp:
     """The app on a tiny model and an empty runs folder, at relative paths."""
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sample_screen, "format_duration", lambda seconds: "1s")  # the status's "in 1s"
     save_checkpoint(tmp_path / "small.safetensors", new_model(SMALL, seed=0).eval())
     return CfgTuiApp(AppSettings(runs_folder=Path("runs"), checkpoint=Path("small.safetensors")))
 

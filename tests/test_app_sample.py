@@ -1,6 +1,7 @@
 """The Sample screen, driven by keys through Textual's pilot."""
 
 import asyncio
+import os
 from pathlib import Path
 
 import numpy as np
@@ -128,6 +129,14 @@ async def test_trajectory_plays_from_noise(small_checkpoint: Path, tmp_path: Pat
 
 @pytest.mark.asyncio
 async def test_export_writes_png_and_npz(small_checkpoint: Path, tmp_path: Path) -> None:
+    old_umask = os.umask(0o022)
+    try:
+        await _export_under_umask_022(small_checkpoint, tmp_path)
+    finally:
+        os.umask(old_umask)
+
+
+async def _export_under_umask_022(small_checkpoint: Path, tmp_path: Path) -> None:
     app = _app(small_checkpoint, tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
         await _generate(pilot, app, steps="2", guidance="1,3", **{"per-class": "2"})
@@ -152,6 +161,9 @@ async def test_export_writes_png_and_npz(small_checkpoint: Path, tmp_path: Path)
             "--guidance 1,3 --per-class 2 --seed 0 --solver midpoint --steps 2 --grid uniform"
             in png.text["Comment"]
         )
+        # Exports are the user's files: 0666 less the umask (022 here), not mkstemp's 0600.
+        modes = {(tmp_path / "out" / name).stat().st_mode & 0o777 for name in ("grid.png", "grid.npz")}
+        assert modes == {0o644}
         saved = np.load(tmp_path / "out" / "grid.npz")
         assert saved["images"].shape == (2 * 10 * 2, 1, 32, 32) and saved["guidance"].tolist()[-1] == 3.0
         assert any("wrote" in n.message and "grid.png" in n.message for n in app._notifications)

@@ -1,5 +1,6 @@
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -47,8 +48,13 @@ def test_png_and_npz_outputs(tmp_path: Path, checkpoint: Path, capsys: pytest.Ca
         "2",
         *LAB,
     ]
-    code, _, err = invoke(capsys, "sample", *args, "--steps", "4", "--out", str(png), "--npz", str(npz))
+    old_umask = os.umask(0o022)
+    try:
+        code, _, err = invoke(capsys, "sample", *args, "--steps", "4", "--out", str(png), "--npz", str(npz))
+    finally:
+        os.umask(old_umask)
     assert code == 0, err
+    assert {png.stat().st_mode & 0o777, npz.stat().st_mode & 0o777} == {0o644}  # 0666 less umask 022
     assert Image.open(png).width > Image.open(png).height > 0
     saved = np.load(npz)
     assert saved["images"].shape == (8, 1, 32, 32) and saved["images"].dtype == np.float32

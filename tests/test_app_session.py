@@ -276,3 +276,15 @@ async def test_the_screen_holds_together_before_and_after_the_default_generate(
         assert_no_overlaps(app.screen)
         shown = len(grid.visible_rows()) * len(grid.visible_cols()) * len(grid.visible_panels())
         assert shown == 10 * 4 * 3 if size == (200, 60) else 0 < shown < 10 * 4 * 3
+
+
+@pytest.mark.asyncio
+async def test_a_remembered_choice_the_form_no_longer_offers_is_skipped(
+    checkpoint: Path, private_config: Path
+) -> None:
+    Remembered({"solver": "rk4", "seed": "9"}, None, None).write(private_config)
+    app = _app(checkpoint)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert app.screen.query_one("#seed", Input).value == "9"
+        assert app.screen.query_one("#solver", Select).value == "midpoint"  # the fast preset's, kept

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import Header, Input, Label, ProgressBar, Select, Static
+from textual.widgets.select import InvalidSelectValueError
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from core.checkpoint import load_checkpoint, read_config
@@ -242,10 +244,8 @@ class SampleScreen(AppScreen):
             for id_ in REMEMBERED:
                 if id_ not in remembered.fields:
                     continue
-                widget = self.query_one(f"#{id_}", Input | Select)
-                value = remembered.fields[id_]
-                if isinstance(widget, Input) or any(value == option for _, option in widget._options):
-                    widget.value = value
+                with suppress(InvalidSelectValueError):
+                    self.query_one(f"#{id_}", Input | Select).value = remembered.fields[id_]
         show_defaults(self.query_one("#params", Input), str(self.query_one("#method", Select).value))
         if remembered.digits is not None or remembered.null is not None:
             picker = self.query_one(DigitPicker)

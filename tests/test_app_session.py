@@ -288,3 +288,22 @@ async def test_a_remembered_choice_the_form_no_longer_offers_is_skipped(
         await pilot.pause()
         assert app.screen.query_one("#seed", Input).value == "9"
         assert app.screen.query_one("#solver", Select).value == "midpoint"  # the fast preset's, kept
+
+
+@pytest.mark.asyncio
+async def test_a_failed_start_says_why_and_the_app_stays_up(
+    checkpoint: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken() -> dict:
+        raise ImportError("libtorch_cpu.so: cannot open shared object file")
+
+    monkeypatch.setattr(app_module, "screen_classes", broken)
+    monkeypatch.setattr(app_module, "slow_imports_pending", lambda: True)
+    app = _app(checkpoint)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        status = str(app.screen.query_one("#start-status", Static).render())
+        assert isinstance(app.screen, StartScreen) and "cannot start: ImportError: libtorch_cpu.so" in status
+        await pilot.press("ctrl+s")  # the screens' keys do nothing until they exist
+        assert isinstance(app.screen, StartScreen)

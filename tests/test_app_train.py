@@ -248,7 +248,9 @@ async def test_run_list_shows_states_and_acts_on_the_selected_run(
         await pilot.press("ctrl+o")
         assert opened == [RunDir(done).model_path]
 
-        table.select_path(ghost.path)
+        assert table.selected_path() == done  # the cursor on the followed run
+        await pilot.press("up")  # the user moves it to the ghost (newer, listed above): actions go there
+        assert table.selected_path() == ghost.path
         await pilot.press("ctrl+o")
         assert opened == [RunDir(done).model_path] and "no checkpoint" in seen[-1][0]
         await pilot.press("ctrl+r")
@@ -376,3 +378,50 @@ def test_the_run_list_shows_the_columns_that_fit_whole(room: int, shown: int) ->
     rows = [("demo-run", "finished", "500/500", "0.2000"), ("b", "running", "10/500", "1.0000")]
     assert columns_that_fit(rows, room, padding=1) == shown
     assert columns_that_fit([], 24, padding=1) == len(COLUMNS)  # the headers alone, 3-5 wide
+
+
+class ExitedTrainer:
+    """Stands in for a launched trainer that has already exited."""
+
+    pid = -1
+
+    def poll(self) -> int:
+        return 0
+
+
+@pytest.mark.asyncio
+async def test_resume_acts_on_the_run_in_the_banner_after_a_new_run_was_started(
+    tmp_path: Path, data_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 17's sequence: follow run A, start run B from the form (listed above A), B's trainer is
+    killed: ctrl+r resumes B, the run in the banner. (The list's cursor stayed on A's row, and ctrl+r
+    acted on the cursor: it resumed A.)"""
+    runs = tmp_path / "runs"
+    a = make_dead_run(runs / "a")
+    launches: list[list[str]] = []
+    monkeypatch.setattr(
+        train_screen, "launch_training", lambda args, path: launches.append(args) or ExitedTrainer()
+    )
+    app = CfgTuiApp(AppSettings(runs_folder=runs, data_root=data_root))
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_train(pilot)
+        table = screen.query_one(RunList)
+        table.focus()
+        await pilot.press("enter")  # follow A, the only run
+        await pilot.pause()
+        assert screen.followed is not None and screen.followed.path == a.path
+        screen.query_one("#run-name", Input).value = "b"
+        screen.query_one("#batch-size", Input).value = "16"  # the test data hold 64 images
+        seen = record_notifications(app)
+        await pilot.press("ctrl+g")
+        await wait_for(pilot, lambda: len(launches) == 1, f"B's trainer to be launched {seen}", timeout=20)
+        b = screen.followed.path
+        assert b.name == "b" and launches[0][:2] == ["--resume", str(b)]
+        await pilot.pause()
+        assert table.selected_path() == b  # the new run is selected, as it is followed
+        gone = subprocess.Popen([sys.executable, "-c", "pass"])
+        gone.wait()
+        RunDir(b).write_status(dataclasses.replace(RunStatus.now("running", 10, 50), pid=gone.pid))
+        await pilot.press("ctrl+r")
+        await pilot.pause()
+        assert launches[1][:2] == ["--resume", str(b)]

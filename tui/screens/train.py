@@ -301,7 +301,7 @@ class TrainScreen(AppScreen):
         self.query_one("#loss-chart", LossChart).clear()
         self.query_one("#loss-chart", LossChart).border_subtitle = run.path.name
         self.query_one("#quality-chart", QualityChart).clear()
-        self.query_one("#run-list", RunList).select_path(run.path)
+        self.query_one("#run-list", RunList).follow(run.path)
         self._update_followed()
 
     def _follow_running(self) -> None:
@@ -371,11 +371,10 @@ class TrainScreen(AppScreen):
             self.follow(RunDir(event.row_key.value))
 
     def _selected_run(self) -> RunDir | None:
-        """The run under the list's cursor, else the followed one; notifies when there is none."""
-        path = self.query_one("#run-list", RunList).selected_path()
+        """The followed run (the banner's), or the one the user moved the list's cursor to; notifies
+        when there is none."""
+        path = self.query_one("#run-list", RunList).target()
         if path is not None:
             return RunDir(path)
-        if self.followed is not None:
-            return self.followed
-        self.notify("no run selected", severity="warning")
+        self.notify("no run selected: follow one (enter in the list) or start one", severity="warning")
         return None

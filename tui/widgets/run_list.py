@@ -35,13 +35,57 @@ def columns_that_fit(rows: list[tuple[str, ...]], room: int, padding: int) -> in
 
 
 class RunList(DataTable):
-    """A DataTable keyed by run path, refreshed in place so the cursor stays on the same run."""
+    """A DataTable keyed by run path, refreshed in place. The cursor sits on the followed run unless
+    the user moves it (keys or a click): then the actions target the run under it (:meth:`target`)."""
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes, cursor_type="row", zebra_stripes=True)
         self._paths: list[str] = []
         self._rows: list[tuple[str, ...]] = []
         self._shown = len(COLUMNS)
+        self.followed: Path | None = None
+        self.user_moved = False
+        """The user put the cursor where it is: the actions act there, not on the followed run."""
+
+    def follow(self, path: Path) -> None:
+        """The screen follows ``path``: the cursor goes there, and the actions target it again."""
+        self.followed, self.user_moved = path, False
+        self.select_path(path)
+
+    def target(self) -> Path | None:
+        """The run an action acts on: the one the user put the cursor on, else the followed one."""
+        return self.selected_path() if self.user_moved else self.followed
+
+    # The user's moves (programmatic ones, from follow() and rebuilding, do not come through here).
+    def _moved(self) -> None:
+        self.user_moved = True
+
+    def action_cursor_up(self) -> None:
+        self._moved()
+        super().action_cursor_up()
+
+    def action_cursor_down(self) -> None:
+        self._moved()
+        super().action_cursor_down()
+
+    def action_page_up(self) -> None:
+        self._moved()
+        super().action_page_up()
+
+    def action_page_down(self) -> None:
+        self._moved()
+        super().action_page_down()
+
+    def action_scroll_top(self) -> None:
+        self._moved()
+        super().action_scroll_top()
+
+    def action_scroll_bottom(self) -> None:
+        self._moved()
+        super().action_scroll_bottom()
+
+    def on_click(self, event: events.Click) -> None:
+        self._moved()
 
     def on_mount(self) -> None:
         self._rebuild()
@@ -70,7 +114,7 @@ class RunList(DataTable):
 
     def _rebuild(self) -> None:
         """The table anew from the rows read last, with the columns that fit; the cursor stays on
-        its run."""
+        its run (the followed one, unless the user moved it)."""
         selected = self.selected_path()
         self.clear(columns=True)
         self._shown = self._fitting()
@@ -78,8 +122,9 @@ class RunList(DataTable):
             self.add_column(column, key=column)
         for path, row in zip(self._paths, self._rows, strict=True):
             self.add_row(*row[: self._shown], key=path)
-        if selected is not None and str(selected) in self._paths:
-            self.move_cursor(row=self._paths.index(str(selected)))
+        keep = selected if self.user_moved or self.followed is None else self.followed
+        if keep is not None and str(keep) in self._paths:
+            self.move_cursor(row=self._paths.index(str(keep)))
 
     def selected_path(self) -> Path | None:
         """The run under the cursor, or None when the list is empty."""

@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 from pathlib import Path
 
 from core.files import atomic_write_text
@@ -188,6 +189,36 @@ class RunDir:
         if status.state == "running" and status.on_this_host and not pid_alive(status.pid):
             return "dead"
         return status.state
+
+    def end_reason(self, returncode: int) -> str:
+        """Why this run's trainer ended with ``returncode`` (as Popen reports it: minus the signal's
+        number when a signal killed it): the signal and the last checkpoint, the reason its status
+        records, else the last line of its log."""
+        if returncode < 0:
+            try:
+                name = signal.Signals(-returncode).name
+            except ValueError:
+                name = "a signal"
+            return f"killed by {name} (signal {-returncode}); {self._saved_text()}"
+        status = self._status_or_none()
+        if status is not None and status.state == "failed" and status.reason:
+            return status.reason
+        return self.last_log_line() or f"cfg-tui train exited with code {returncode}; {self._saved_text()}"
+
+    def gone_text(self) -> str:
+        """What to say of a run whose process vanished without recording why."""
+        return f"process gone (killed or crashed), {self._saved_text()}"
+
+    def _status_or_none(self) -> RunStatus | None:
+        try:
+            return self.status()
+        except RunError:
+            return None
+
+    def _saved_text(self) -> str:
+        status = self._status_or_none()
+        step = status.checkpoint_step if status else None
+        return f"last checkpoint at step {step}" if step is not None else "no checkpoint yet"
 
     def last_log_line(self) -> str:
         """The last non-empty line of train.log (what a trainer that exited early said)."""

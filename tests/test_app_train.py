@@ -360,6 +360,13 @@ def test_the_stats_wrap_between_items(tmp_path: Path, width: int) -> None:
     assert len(lines) == 3 if width >= 80 else len(lines) > 3
 
 
+def test_a_dead_run_says_its_process_is_gone_and_where_it_will_resume(tmp_path: Path) -> None:
+    run = make_dead_run(tmp_path / "b")
+    run.write_status(dataclasses.replace(run.status(), checkpoint_step=5))
+    first = " ".join(item.plain for item in run_stats(run, "dead", run.status(), {}, 16).lines[0])
+    assert first == "b dead process gone (killed or crashed), last checkpoint at step 5; ctrl+r resumes"
+
+
 @pytest.mark.parametrize("room", range(0, 60, 3))
 def test_chart_labels_shorten_whole_rather_than_cut(room: int) -> None:
     """The quality chart's title and summary: the longest form that fits its border, never one cut

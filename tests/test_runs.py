@@ -1,6 +1,7 @@
 import dataclasses
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -122,3 +123,22 @@ def test_run_status_round_trips_and_refuses_what_it_cannot_read(tmp_path: Path) 
     with pytest.raises(RunError, match=r"status\.json is not a usable status"):
         run.liveness()
     assert RunRow.of(run).state == "unreadable"  # the run list shows it, and does not fail
+
+
+def test_a_trainer_killed_by_a_signal_is_reported_with_the_signal_and_its_checkpoint(tmp_path: Path) -> None:
+    """Issue 17: a killed trainer's reason names the signal, not its last progress line."""
+    run = RunDir.create(tmp_path / "r", run_config(steps=30))
+    run.write_status(dataclasses.replace(RunStatus.now("running", 10, 30), checkpoint_step=5))
+    run.log_path.write_text("step 10/30 loss 1.3693 48 img/s\n")
+    assert run.end_reason(-signal.SIGKILL) == "killed by SIGKILL (signal 9); last checkpoint at step 5"
+    assert run.end_reason(-signal.SIGTERM).startswith("killed by SIGTERM (signal 15)")
+    assert run.gone_text() == "process gone (killed or crashed), last checkpoint at step 5"
+    run.write_status(dataclasses.replace(RunStatus.now("failed", 10, 30), reason="out of memory"))
+    assert run.end_reason(1) == "out of memory"  # what the trainer recorded, when it did
+
+
+def test_a_real_killed_trainer_process_reads_as_killed(tmp_path: Path) -> None:
+    run = RunDir.create(tmp_path / "r", run_config(steps=30))
+    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    process.kill()
+    assert "killed by SIGKILL" in run.end_reason(process.wait()) and "no checkpoint yet" in run.end_reason(-9)

@@ -355,7 +355,7 @@ class TrainScreen(AppScreen):
                 continue
             del self._launched[path]
             if code != 0:
-                reason = RunDir(path).last_log_line() or f"cfg-tui train exited with code {code}"
+                reason = RunDir(path).end_reason(code)
                 self.notify(f"{path.name}: {reason}", title="Training failed", severity="error", timeout=15)
             self._refresh_runs()
 

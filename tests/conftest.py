@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 import torch
 
+from core.checkpoint import save_checkpoint
 from core.data import ImageBatches
 from core.run_files import DataInfo, RunConfig
-from core.trainer import TrainConfig
+from core.trainer import TrainConfig, new_model
 from core.unet import UNetConfig
 
 TINY = UNetConfig(
@@ -113,3 +114,41 @@ def bars_data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
         write_idx(MNIST.raw_dir(root) / image_name, pixels)
         write_idx(MNIST.raw_dir(root) / label_name, data.labels.to(torch.uint8).numpy())
     return root
+
+
+SMALL = UNetConfig(channels=(8, 16), num_residual_layers=1, t_embed_dim=8, y_embed_dim=8)
+"""A small model of MNIST's shape, for the app's tests."""
+
+
+@pytest.fixture
+def small_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A tiny model at a relative path (so that screenshots do not depend on the folder)."""
+    monkeypatch.chdir(tmp_path)
+    save_checkpoint(tmp_path / "small.safetensors", new_model(SMALL, seed=0).eval())
+    return Path("small.safetensors")
+
+
+async def fill(app, **fields: str) -> None:
+    """Set the Sample form's fields by id."""
+    for name, value in fields.items():
+        app.screen.query_one(f"#{name}").value = value
+
+
+async def generate(pilot, app, **fields: str):
+    """Fill the form's ``fields`` (the uniform grid unless given: the fast preset's fitted grid would
+    be fitted first, which the tests of fitting do on purpose), press ctrl+g and wait for the samples."""
+    await fill(app, **{"time-grid": "uniform", **fields})
+    await pilot.press("ctrl+g")
+    return await generated(pilot, app)
+
+
+async def generated(pilot, app, timeout: float = 60):
+    """The Sample screen's ImageGrid once it holds samples."""
+    from tui.widgets.image_grid import ImageGrid
+
+    grid = app.screen.query_one(ImageGrid)
+    for _ in range(int(timeout / 0.05)):
+        await pilot.pause(0.05)
+        if grid.panels:
+            return grid
+    raise AssertionError("no samples arrived")

@@ -10,8 +10,8 @@ from core.checkpoint import save_checkpoint
 from core.data import load_split
 from core.metrics import save_classifier, train_classifier
 from core.trainer import new_model
+from tests.conftest import SMALL
 from tests.layout import assert_no_overlaps, focus_problems
-from tests.test_app_sample import SMALL
 from tui.app import CfgTuiApp
 from tui.defaults import PER_CLASS_LABEL
 from tui.settings import AppSettings

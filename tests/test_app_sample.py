@@ -14,8 +14,7 @@ from core.grids import grid_key, grid_store_path, save_grid
 from core.images import PAD, mosaic
 from core.sampling import FIT_GUIDANCE, SAMPLERS
 from core.trainer import new_model
-from core.unet import UNetConfig
-from tests.conftest import TINY
+from tests.conftest import SMALL, TINY, fill, generate, generated
 from tui.app import CfgTuiApp
 from tui.screens.export import ExportScreen
 from tui.screens.sample import SampleScreen
@@ -23,41 +22,9 @@ from tui.settings import AppSettings
 from tui.widgets.digit_picker import DigitPicker
 from tui.widgets.image_grid import ImageGrid
 
-SMALL = UNetConfig(channels=(8, 16), num_residual_layers=1, t_embed_dim=8, y_embed_dim=8)
-
-
-@pytest.fixture
-def small_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A tiny model at a relative path (so that screenshots do not depend on the folder)."""
-    monkeypatch.chdir(tmp_path)
-    save_checkpoint(tmp_path / "small.safetensors", new_model(SMALL, seed=0).eval())
-    return Path("small.safetensors")
-
 
 def _app(checkpoint: Path, tmp_path: Path) -> CfgTuiApp:
     return CfgTuiApp(AppSettings(runs_folder=Path("runs"), checkpoint=checkpoint))
-
-
-async def _fill(app: CfgTuiApp, **fields: str) -> None:
-    for name, value in fields.items():
-        app.screen.query_one(f"#{name}").value = value
-
-
-async def _generate(pilot, app: CfgTuiApp, **fields: str) -> ImageGrid:
-    """Fill the form's ``fields`` (the uniform grid unless given: the fast preset's fitted grid would
-    be fitted first, which the tests of fitting do on purpose), press ctrl+g and wait for the samples."""
-    await _fill(app, **{"time-grid": "uniform", **fields})
-    await pilot.press("ctrl+g")
-    return await _generated(pilot, app)
-
-
-async def _generated(pilot, app: CfgTuiApp, timeout: float = 60) -> ImageGrid:
-    grid = app.screen.query_one(ImageGrid)
-    for _ in range(int(timeout / 0.05)):
-        await pilot.pause(0.05)
-        if grid.panels:
-            return grid
-    raise AssertionError("no samples arrived")
 
 
 @pytest.mark.asyncio
@@ -80,7 +47,7 @@ async def test_generate_shows_the_samples_as_half_blocks(small_checkpoint: Path,
             if key != "2":
                 await pilot.press(key)
         await pilot.press("n")
-        grid = await _generate(pilot, app, steps="3", guidance="0,4", **{"per-class": "1"})
+        grid = await generate(pilot, app, steps="3", guidance="0,4", **{"per-class": "1"})
         screen = app.screen
         assert isinstance(screen, SampleScreen) and screen.result is not None
         assert len(grid.panels) == 2 and grid.row_labels == ["2", "null"]
@@ -112,7 +79,7 @@ async def test_generate_shows_the_samples_as_half_blocks(small_checkpoint: Path,
 async def test_trajectory_plays_from_noise(small_checkpoint: Path, tmp_path: Path) -> None:
     app = _app(small_checkpoint, tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
-        grid = await _generate(pilot, app, steps="10", guidance="3", **{"per-class": "1"})
+        grid = await generate(pilot, app, steps="10", guidance="3", **{"per-class": "1"})
         frames = grid.panels[0].frames
         assert frames is not None and len(frames) == 11  # every step of 10, and the start
         assert np.array_equal(frames[-1], grid.panels[0].images)
@@ -139,7 +106,7 @@ async def test_export_writes_png_and_npz(small_checkpoint: Path, tmp_path: Path)
 async def _export_under_umask_022(small_checkpoint: Path, tmp_path: Path) -> None:
     app = _app(small_checkpoint, tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
-        await _generate(pilot, app, steps="2", guidance="1,3", **{"per-class": "2"})
+        await generate(pilot, app, steps="2", guidance="1,3", **{"per-class": "2"})
         await pilot.press("ctrl+e")
         await pilot.pause()
         assert isinstance(app.screen, ExportScreen)
@@ -179,12 +146,12 @@ async def test_bad_fields_notify_and_do_not_crash(small_checkpoint: Path, tmp_pa
             ({"steps": "5", "guidance": "nan"}, "guidance: nan is not a finite number"),
             ({"guidance": "1", "checkpoint": "nowhere.safetensors"}, "does not exist"),
         ]:
-            await _fill(app, **fields)
+            await fill(app, **fields)
             await pilot.press("ctrl+g")
             await pilot.pause()
             assert any(message in n.message for n in app._notifications), message
         (tmp_path / "junk.safetensors").write_bytes(b"junk")
-        await _fill(app, checkpoint="junk.safetensors")
+        await fill(app, checkpoint="junk.safetensors")
         await pilot.press("ctrl+g")
         for _ in range(100):
             await pilot.pause(0.05)
@@ -217,18 +184,18 @@ async def test_a_model_of_two_classes_samples_with_its_own_picker(tmp_path: Path
         assert picker.render().plain.split() == ["0", "1", "null"]
         await pilot.press("5", "n")  # a digit the model does not know is ignored; null is its label 2
         assert picker.labels() == [0, 1, 2]
-        grid = await _generate(pilot, app, steps="2", guidance="3", **{"per-class": "2"})
+        grid = await generate(pilot, app, steps="2", guidance="3", **{"per-class": "2"})
         screen = app.screen
         assert isinstance(screen, SampleScreen) and screen.result is not None
         assert screen.result.labels == (0, 1, 2) and grid.row_labels == ["0", "1", "null"]
         assert screen.result.pixels[0].shape == (6, 16, 16)
         assert not [n for n in app._notifications if n.severity == "error"]
 
-        await _fill(app, checkpoint=str(tmp_path / "missing.safetensors"))  # not a checkpoint: no change
+        await fill(app, checkpoint=str(tmp_path / "missing.safetensors"))  # not a checkpoint: no change
         await pilot.pause()
         assert picker.num_classes == 2
         save_checkpoint(tmp_path / "small-ten.safetensors", new_model(SMALL, seed=0).eval())
-        await _fill(app, checkpoint=str(tmp_path / "small-ten.safetensors"))  # the picker follows the field
+        await fill(app, checkpoint=str(tmp_path / "small-ten.safetensors"))  # the picker follows the field
         await pilot.pause()
         assert picker.num_classes == 10 and picker.labels() == [*range(10), 10]
 
@@ -244,7 +211,7 @@ async def test_an_error_inside_a_worker_is_one_notification_and_the_app_stays_up
     monkeypatch.setattr(sample_screen, "sample_images", broken)
     app = _app(small_checkpoint, tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
-        await _fill(app, steps="2", **{"time-grid": "uniform"})
+        await fill(app, steps="2", **{"time-grid": "uniform"})
         await pilot.press("ctrl+g")
         await app.workers.wait_for_complete()
         await pilot.pause()
@@ -255,7 +222,7 @@ async def test_an_error_inside_a_worker_is_one_notification_and_the_app_stays_up
         assert str(app.screen.query_one("#sample-status").content) == ""  # "generating…" is gone
 
         monkeypatch.setattr(sample_screen, "sample_images", working)  # the app still works
-        grid = await _generate(pilot, app, steps="2")
+        grid = await generate(pilot, app, steps="2")
         assert grid.panels
 
 
@@ -293,9 +260,9 @@ async def test_the_screen_starts_on_the_fast_preset_and_ctrl_l_switches_to_the_l
         await pilot.pause()
         assert _sampler_fields(app)["preset"] == "fast" and _sampler_fields(app)["steps"] == "6"
 
-        await _fill(app, steps="2", **{"time-grid": "uniform"})  # the fields, not the preset, decide
+        await fill(app, steps="2", **{"time-grid": "uniform"})  # the fields, not the preset, decide
         await pilot.press("ctrl+g")
-        await _generated(pilot, app)
+        await generated(pilot, app)
         screen = app.screen
         assert isinstance(screen, SampleScreen) and screen.result is not None
         assert screen.result.request.sampler.steps == 2 and screen.result.request.sampler.solver == "midpoint"
@@ -308,11 +275,11 @@ async def test_interval_guidance_generates_and_the_status_counts_its_nfe(
     app = _app(small_checkpoint, tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
         await _keep_digits(pilot, "3")
-        await _fill(app, method="interval")
+        await fill(app, method="interval")
         await pilot.pause()
         params = app.screen.query_one("#params")
         assert params.placeholder == "start=0.2,end=0.8"  # the method's defaults
-        grid = await _generate(
+        grid = await generate(
             pilot, app, params="start=0.1,end=0.9", guidance="1,3", steps="4", **{"per-class": "2"}
         )
         screen = app.screen
@@ -326,7 +293,7 @@ async def test_interval_guidance_generates_and_the_status_counts_its_nfe(
         assert "NFE per image 8 (w=1), 15 (w=3)" in status
         assert not [n for n in app._notifications if n.severity == "error"]
 
-        await _fill(app, method="cfg")  # parameters the new method does not take are cleared
+        await fill(app, method="cfg")  # parameters the new method does not take are cleared
         await pilot.pause()
         assert params.value == "" and params.placeholder == "none"
 
@@ -337,7 +304,7 @@ async def test_bad_guidance_parameters_notify_and_do_not_crash(
 ) -> None:
     app = _app(small_checkpoint, tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
-        await _fill(app, method="interval")
+        await fill(app, method="interval")
         await pilot.pause()
         for fields, message in [
             ({"params": "start=2"}, "params: interval needs 0 <= start < end <= 1, not start=2 end=0.8"),
@@ -347,13 +314,13 @@ async def test_bad_guidance_parameters_notify_and_do_not_crash(
             ),
             ({"params": "start=soon"}, "params: interval's start must be a number, not 'soon'"),
         ]:
-            await _fill(app, **fields)
+            await fill(app, **fields)
             await pilot.press("ctrl+g")
             await pilot.pause()
             assert any(n.message == message for n in app._notifications), message
-        await _fill(app, method="zero-star")
+        await fill(app, method="zero-star")
         await pilot.pause()
-        await _fill(app, params="", **{"time-grid": "fitted"})
+        await fill(app, params="", **{"time-grid": "fitted"})
         await pilot.press("ctrl+g")
         await pilot.pause()
         assert any("fitted without zero-init" in n.message for n in app._notifications)
@@ -370,7 +337,7 @@ async def test_auto_guidance_needs_a_weaker_model_and_samples_with_one(
     app = _app(small_checkpoint, tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
         await _keep_digits(pilot, "7")
-        await _fill(app, method="auto", guidance="3", **{"per-class": "1"})
+        await fill(app, method="auto", guidance="3", **{"per-class": "1"})
         await pilot.pause()
         assert app.screen.query_one("#params").placeholder == "checkpoint=FILE"
         await pilot.press("ctrl+g")
@@ -380,7 +347,7 @@ async def test_auto_guidance_needs_a_weaker_model_and_samples_with_one(
         assert len(errors) == 1 and errors[0][0] == "Generate failed"
         assert errors[0][1].startswith("auto guidance needs a weaker model")
 
-        await _generate(pilot, app, params="checkpoint=guide.safetensors", steps="4")
+        await generate(pilot, app, params="checkpoint=guide.safetensors", steps="4")
         screen = app.screen
         assert isinstance(screen, SampleScreen) and screen.result is not None
         assert screen.result.nfe == [16.0]  # one row in each model at every evaluation: 2 · 8
@@ -403,9 +370,9 @@ async def test_a_fitted_grid_is_read_from_beside_the_weights(
     app = _app(small_checkpoint, tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
         await _keep_digits(pilot, "5")
-        await _fill(app, method="interval", **{"time-grid": "fitted"})
+        await fill(app, method="interval", **{"time-grid": "fitted"})
         await pilot.pause()
-        await _generate(pilot, app, guidance="3", steps="4", **{"per-class": "1", "time-grid": "fitted"})
+        await generate(pilot, app, guidance="3", steps="4", **{"per-class": "1", "time-grid": "fitted"})
         screen = app.screen
         assert isinstance(screen, SampleScreen) and screen.result is not None
         assert screen.result.nfe == [9.0]  # t = 0, .01, …, .06 one row each; t = .53 two

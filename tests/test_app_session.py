@@ -8,9 +8,7 @@ import pytest
 from textual.widgets import Input, ProgressBar, Select, Static
 
 import tui.app as app_module
-from core.checkpoint import save_checkpoint
-from core.trainer import new_model
-from core.unet import UNetConfig
+from tests.conftest import generate
 from tests.layout import assert_no_overlaps, focus_problems
 from tui.app import CfgTuiApp
 from tui.screens.sample import SampleScreen, progress_text
@@ -19,21 +17,9 @@ from tui.settings import AppSettings, Remembered
 from tui.widgets.digit_picker import DigitPicker
 from tui.widgets.image_grid import ImageGrid
 
-SMALL = UNetConfig(channels=(8, 16), num_residual_layers=1, t_embed_dim=8, y_embed_dim=8)
 
-
-@pytest.fixture
-def checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    save_checkpoint(tmp_path / "small.safetensors", new_model(SMALL, seed=0).eval())
-    return Path("small.safetensors")
-
-
-def _app(checkpoint: Path, config: Path | None = None) -> CfgTuiApp:
-    settings = AppSettings(runs_folder=Path("runs"), checkpoint=checkpoint)
-    if config is not None:
-        settings = AppSettings(runs_folder=Path("runs"), checkpoint=checkpoint, config_file=config)
-    return CfgTuiApp(settings)
+def _app(checkpoint: Path) -> CfgTuiApp:
+    return CfgTuiApp(AppSettings(runs_folder=Path("runs"), checkpoint=checkpoint))
 
 
 def _status(app: CfgTuiApp) -> str:
@@ -52,7 +38,7 @@ def test_progress_says_done_total_percent_and_eta() -> None:
 
 @pytest.mark.asyncio
 async def test_the_first_paint_does_not_wait_for_the_screens(
-    checkpoint: Path, monkeypatch: pytest.MonkeyPatch
+    small_checkpoint: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """While the screens import (torch: seconds on a fresh start) the start screen is up and says so;
     then the Sample screen replaces it."""
@@ -65,7 +51,7 @@ async def test_the_first_paint_does_not_wait_for_the_screens(
 
     monkeypatch.setattr(app_module, "screen_classes", slow_import)
     monkeypatch.setattr(app_module, "slow_imports_pending", lambda: True)
-    app = _app(checkpoint)
+    app = _app(small_checkpoint)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
         assert isinstance(app.screen, StartScreen)
@@ -84,8 +70,8 @@ async def test_the_first_paint_does_not_wait_for_the_screens(
 
 
 @pytest.mark.asyncio
-async def test_esc_cancels_a_generation_within_a_second(checkpoint: Path) -> None:
-    app = _app(checkpoint)
+async def test_esc_cancels_a_generation_within_a_second(small_checkpoint: Path) -> None:
+    app = _app(small_checkpoint)
     async with app.run_test(size=(80, 24)) as pilot:
         slow = {"solver": "euler", "steps": "2000", "time-grid": "uniform", "guidance": "1,3"}
         for id_, value in slow.items():
@@ -109,8 +95,8 @@ async def test_esc_cancels_a_generation_within_a_second(checkpoint: Path) -> Non
 
 
 @pytest.mark.asyncio
-async def test_digit_keys_act_on_the_picker_except_inside_a_text_field(checkpoint: Path) -> None:
-    app = _app(checkpoint)
+async def test_digit_keys_act_on_the_picker_except_inside_a_text_field(small_checkpoint: Path) -> None:
+    app = _app(small_checkpoint)
     async with app.run_test(size=(80, 24)) as pilot:
         picker = app.screen.query_one(DigitPicker)
         app.screen.query_one("#preset", Select).focus()
@@ -125,8 +111,8 @@ async def test_digit_keys_act_on_the_picker_except_inside_a_text_field(checkpoin
 
 
 @pytest.mark.asyncio
-async def test_a_click_on_the_picker_toggles_that_label(checkpoint: Path) -> None:
-    app = _app(checkpoint)
+async def test_a_click_on_the_picker_toggles_that_label(small_checkpoint: Path) -> None:
+    app = _app(small_checkpoint)
     async with app.run_test(size=(80, 24)) as pilot:
         picker = app.screen.query_one(DigitPicker)
         await pilot.click(DigitPicker, offset=(2, 0))  # "0 1 2 …": column 2 is the 1
@@ -138,8 +124,8 @@ async def test_a_click_on_the_picker_toggles_that_label(checkpoint: Path) -> Non
 
 
 @pytest.mark.asyncio
-async def test_f9_gives_the_grid_the_whole_width(checkpoint: Path) -> None:
-    app = _app(checkpoint)
+async def test_f9_gives_the_grid_the_whole_width(small_checkpoint: Path) -> None:
+    app = _app(small_checkpoint)
     async with app.run_test(size=(80, 24)) as pilot:
         grid = app.screen.query_one("#grid")
         narrow = grid.size.width
@@ -152,9 +138,11 @@ async def test_f9_gives_the_grid_the_whole_width(checkpoint: Path) -> None:
 
 
 @pytest.mark.asyncio
-async def test_the_form_survives_a_restart_and_f5_resets_it(checkpoint: Path, private_config: Path) -> None:
+async def test_the_form_survives_a_restart_and_f5_resets_it(
+    small_checkpoint: Path, private_config: Path
+) -> None:
     chosen = {"guidance": "2,4", "per-class": "3", "seed": "7", "preset": "lab", "method": "interval"}
-    app = _app(checkpoint)
+    app = _app(small_checkpoint)
     async with app.run_test(size=(80, 24)) as pilot:
         for id_, value in chosen.items():
             app.screen.query_one(f"#{id_}", Input | Select).value = value
@@ -164,7 +152,7 @@ async def test_the_form_survives_a_restart_and_f5_resets_it(checkpoint: Path, pr
         assert any("quitting" in n.message for n in app._notifications)
     assert private_config.exists()
 
-    again = _app(checkpoint)
+    again = _app(small_checkpoint)
     async with again.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
         for id_, value in chosen.items():
@@ -182,10 +170,10 @@ async def test_the_form_survives_a_restart_and_f5_resets_it(checkpoint: Path, pr
 
 @pytest.mark.asyncio
 async def test_a_damaged_settings_file_is_one_warning_and_the_defaults(
-    checkpoint: Path, private_config: Path
+    small_checkpoint: Path, private_config: Path
 ) -> None:
     private_config.write_text("[sample\nguidance = ")
-    app = _app(checkpoint)
+    app = _app(small_checkpoint)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
         assert app.screen.query_one("#guidance", Input).value == "1,3,5"
@@ -203,20 +191,12 @@ def test_remembered_settings_drop_what_they_do_not_know(tmp_path: Path) -> None:
 
 
 @pytest.mark.asyncio
-async def test_right_walks_through_every_column_of_every_panel(checkpoint: Path) -> None:
+async def test_right_walks_through_every_column_of_every_panel(small_checkpoint: Path) -> None:
     """At 80x24, full screen and zoomed to 32-pixel tiles, 4 columns × 3 panels do not fit: → pages
     columns, then the next panel, until every (panel, column) has been on screen."""
-    app = _app(checkpoint)
+    app = _app(small_checkpoint)
     async with app.run_test(size=(80, 24)) as pilot:
-        fields = {"solver": "euler", "steps": "2", "time-grid": "uniform", "guidance": "1,3,5"}
-        for id_, value in fields.items():
-            app.screen.query_one(f"#{id_}", Input | Select).value = value
-        await pilot.press("ctrl+g")
-        grid = app.screen.query_one(ImageGrid)
-        for _ in range(400):
-            await pilot.pause(0.05)
-            if grid.panels:
-                break
+        grid = await generate(pilot, app, solver="euler", steps="2", guidance="1,3,5")
         await pilot.press("f9", "plus", "plus", "plus")  # the form hidden: room for one 32-px tile
         await pilot.pause()
         assert grid.tile == 32 and len(grid.visible_cols()) < 4
@@ -230,8 +210,10 @@ async def test_right_walks_through_every_column_of_every_panel(checkpoint: Path)
 
 
 @pytest.mark.asyncio
-async def test_the_graphics_mode_comes_from_the_settings_and_the_palette_cycles_it(checkpoint: Path) -> None:
-    settings = AppSettings(runs_folder=Path("runs"), checkpoint=checkpoint, graphics="kitty")
+async def test_the_graphics_mode_comes_from_the_settings_and_the_palette_cycles_it(
+    small_checkpoint: Path,
+) -> None:
+    settings = AppSettings(runs_folder=Path("runs"), checkpoint=small_checkpoint, graphics="kitty")
     app = CfgTuiApp(settings)
     async with app.run_test(size=(80, 24)) as pilot:
         grid = app.screen.query_one(ImageGrid)
@@ -257,23 +239,18 @@ def test_a_bad_graphics_mode_is_one_line(capsys: pytest.CaptureFixture) -> None:
     "size", [(60, 20), (80, 24), (200, 60), (250, 70)], ids=["60x20", "80x24", "200x60", "250x70"]
 )
 async def test_the_screen_holds_together_before_and_after_the_default_generate(
-    checkpoint: Path, size: tuple[int, int]
+    small_checkpoint: Path, size: tuple[int, int]
 ) -> None:
     """Nothing overlaps or is cut, before and after generating the default request (10 digits × 4 ×
     w = 1, 3, 5); from 200x60 that request is shown whole; focus shows on every widget."""
-    app = _app(checkpoint)
+    app = _app(small_checkpoint)
     async with app.run_test(size=size) as pilot:
         await pilot.pause()
         assert_no_overlaps(app.screen)
         if size == (60, 20):
             assert await focus_problems(pilot, app.screen) == []
-        app.screen.query_one("#time-grid", Select).value = "uniform"
-        await pilot.press("escape", "ctrl+g")
-        grid = app.screen.query_one(ImageGrid)
-        for _ in range(600):
-            await pilot.pause(0.05)
-            if grid.panels:
-                break
+        await pilot.press("escape")
+        grid = await generate(pilot, app)
         await pilot.pause()
         assert_no_overlaps(app.screen)
         shown = len(grid.visible_rows()) * len(grid.visible_cols()) * len(grid.visible_panels())
@@ -282,10 +259,10 @@ async def test_the_screen_holds_together_before_and_after_the_default_generate(
 
 @pytest.mark.asyncio
 async def test_a_remembered_choice_the_form_no_longer_offers_is_skipped(
-    checkpoint: Path, private_config: Path
+    small_checkpoint: Path, private_config: Path
 ) -> None:
     Remembered({"solver": "rk4", "seed": "9"}, None, None).write(private_config)
-    app = _app(checkpoint)
+    app = _app(small_checkpoint)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
         assert app.screen.query_one("#seed", Input).value == "9"
@@ -294,14 +271,14 @@ async def test_a_remembered_choice_the_form_no_longer_offers_is_skipped(
 
 @pytest.mark.asyncio
 async def test_a_failed_start_says_why_and_the_app_stays_up(
-    checkpoint: Path, monkeypatch: pytest.MonkeyPatch
+    small_checkpoint: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def broken() -> dict:
         raise ImportError("libtorch_cpu.so: cannot open shared object file")
 
     monkeypatch.setattr(app_module, "screen_classes", broken)
     monkeypatch.setattr(app_module, "slow_imports_pending", lambda: True)
-    app = _app(checkpoint)
+    app = _app(small_checkpoint)
     async with app.run_test(size=(80, 24)) as pilot:
         await app.workers.wait_for_complete()
         await pilot.pause()

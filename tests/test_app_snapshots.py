@@ -11,29 +11,22 @@ from pathlib import Path
 import pytest
 
 import tui.screens.sample as sample_screen
-from core.checkpoint import save_checkpoint
 from core.runs import RunDir, RunStatus
-from core.trainer import new_model
-from core.unet import UNetConfig
-from tests.conftest import run_config
+from tests.conftest import generate, run_config
 from tui.app import CfgTuiApp
 from tui.screens.export import ExportScreen
 from tui.settings import AppSettings
-from tui.widgets.image_grid import ImageGrid
 
-SMALL = UNetConfig(channels=(8, 16), num_residual_layers=1, t_embed_dim=8, y_embed_dim=8)
 SIZES = [(60, 20), (80, 24), (200, 60)]
 IDS = ["60x20", "80x24", "200x60"]
 sizes = pytest.mark.parametrize("size", SIZES, ids=IDS)
 
 
 @pytest.fixture
-def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CfgTuiApp:
+def app(small_checkpoint: Path, monkeypatch: pytest.MonkeyPatch) -> CfgTuiApp:
     """The app on a tiny model and an empty runs folder, at relative paths."""
-    monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(sample_screen, "format_duration", lambda seconds: "1s")  # the status's "in 1s"
-    save_checkpoint(tmp_path / "small.safetensors", new_model(SMALL, seed=0).eval())
-    return CfgTuiApp(AppSettings(runs_folder=Path("runs"), checkpoint=Path("small.safetensors")))
+    return CfgTuiApp(AppSettings(runs_folder=Path("runs"), checkpoint=small_checkpoint))
 
 
 @sizes
@@ -43,18 +36,12 @@ def test_sample_screen_before_generating(app: CfgTuiApp, size: tuple[int, int], 
 
 @sizes
 def test_sample_screen_with_samples(app: CfgTuiApp, size: tuple[int, int], snap_compare) -> None:
-    async def generate(pilot) -> None:
-        pilot.app.screen.query_one("#steps").value = "4"
-        pilot.app.screen.query_one("#time-grid").value = "uniform"  # not fitted to the test model first
-        await pilot.press("n", "ctrl+g")
-        grid = pilot.app.screen.query_one(ImageGrid)
-        for _ in range(600):
-            await pilot.pause(0.05)
-            if grid.panels:
-                break
+    async def null_too(pilot) -> None:
+        await pilot.press("n")
+        await generate(pilot, pilot.app, steps="4")
         await pilot.pause()
 
-    assert snap_compare(app, terminal_size=size, run_before=generate)
+    assert snap_compare(app, terminal_size=size, run_before=null_too)
 
 
 @sizes

@@ -24,9 +24,9 @@ from core.presets import PRESETS
 from core.runs import RunDir, RunStatus, pid_alive
 from core.settings import preset_name, resolve_device
 from core.trainer import new_model
-from tests.conftest import TINY_TRAIN, cli, run_config
+from tests.conftest import SMALL, TINY_TRAIN, cli, run_config
 from tests.layout import assert_no_overlaps, focus_problems
-from tests.test_app_snapshots import SMALL, _finished_run
+from tests.test_app_snapshots import _finished_run
 from tui.app import CfgTuiApp
 from tui.defaults import LR_LABEL, TRAIN_PRESET
 from tui.screens.train import TrainScreen

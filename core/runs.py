@@ -194,31 +194,19 @@ class RunDir:
         """Why this run's trainer ended with ``returncode`` (as Popen reports it: minus the signal's
         number when a signal killed it): the signal and the last checkpoint, the reason its status
         records, else the last line of its log."""
+        try:
+            status = self.status()
+        except RunError:
+            status = None
         if returncode < 0:
             try:
                 name = signal.Signals(-returncode).name
             except ValueError:
                 name = "a signal"
-            return f"killed by {name} (signal {-returncode}); {self._saved_text()}"
-        status = self._status_or_none()
+            return f"killed by {name} (signal {-returncode}); {saved_text(status)}"
         if status is not None and status.state == "failed" and status.reason:
             return status.reason
-        return self.last_log_line() or f"cfg-tui train exited with code {returncode}; {self._saved_text()}"
-
-    def gone_text(self) -> str:
-        """What to say of a run whose process vanished without recording why."""
-        return f"process gone (killed or crashed), {self._saved_text()}"
-
-    def _status_or_none(self) -> RunStatus | None:
-        try:
-            return self.status()
-        except RunError:
-            return None
-
-    def _saved_text(self) -> str:
-        status = self._status_or_none()
-        step = status.checkpoint_step if status else None
-        return f"last checkpoint at step {step}" if step is not None else "no checkpoint yet"
+        return self.last_log_line() or f"cfg-tui train exited with code {returncode}; {saved_text(status)}"
 
     def last_log_line(self) -> str:
         """The last non-empty line of train.log (what a trainer that exited early said)."""
@@ -227,6 +215,17 @@ class RunDir:
         except OSError:
             return ""
         return lines[-1] if lines else ""
+
+
+def saved_text(status: RunStatus | None) -> str:
+    """Where a run would resume from: ``last checkpoint at step k``, or ``no checkpoint yet``."""
+    step = status.checkpoint_step if status else None
+    return f"last checkpoint at step {step}" if step is not None else "no checkpoint yet"
+
+
+def gone_text(status: RunStatus | None) -> str:
+    """What to say of a run whose process vanished without recording why."""
+    return f"process gone (killed or crashed), {saved_text(status)}"
 
 
 def _records(text: str) -> list[dict]:

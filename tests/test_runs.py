@@ -8,7 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from core.runs import MetricsTail, RunConfig, RunDir, RunError, RunStatus, checkpoint_file, find_runs
+from core.runs import (
+    MetricsTail,
+    RunConfig,
+    RunDir,
+    RunError,
+    RunStatus,
+    checkpoint_file,
+    find_runs,
+    gone_text,
+)
 from tests.conftest import run_config
 from tui.format import RunRow
 
@@ -132,7 +141,7 @@ def test_a_trainer_killed_by_a_signal_is_reported_with_the_signal_and_its_checkp
     run.log_path.write_text("step 10/30 loss 1.3693 48 img/s\n")
     assert run.end_reason(-signal.SIGKILL) == "killed by SIGKILL (signal 9); last checkpoint at step 5"
     assert run.end_reason(-signal.SIGTERM).startswith("killed by SIGTERM (signal 15)")
-    assert run.gone_text() == "process gone (killed or crashed), last checkpoint at step 5"
+    assert gone_text(run.status()) == "process gone (killed or crashed), last checkpoint at step 5"
     run.write_status(dataclasses.replace(RunStatus.now("failed", 10, 30), reason="out of memory"))
     assert run.end_reason(1) == "out of memory"  # what the trainer recorded, when it did
 

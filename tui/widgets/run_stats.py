@@ -13,7 +13,7 @@ from rich.console import Console, ConsoleOptions, RenderResult
 from rich.measure import Measurement
 from rich.text import Text
 
-from core.runs import RunDir, RunStatus
+from core.runs import RunDir, RunStatus, gone_text
 from tui.format import format_duration
 
 IDLE_TEXT = "No run followed.\nFill in the form and press ctrl+g,\nor pick a run below and press enter."
@@ -81,7 +81,7 @@ def run_stats(
     checkpoint = status.checkpoint_step if status else None
     elapsed = status.elapsed if status and status.elapsed is not None else last.get("elapsed")
     first = [Text(run.path.name, style="bold"), Text(state, style=STATE_STYLES.get(state, "bold"))]
-    reason = {"failed": status.reason if status else None, "dead": f"{run.gone_text()}; ctrl+r resumes"}
+    reason = {"failed": status.reason if status else None, "dead": f"{gone_text(status)}; ctrl+r resumes"}
     if reason.get(state):
         first.append(Text(str(reason[state])))
     progress = [Text(f"step {step}/{total or '?'}{percent}"), Text(f"{ips or 0:.0f} img/s")]

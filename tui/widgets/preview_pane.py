@@ -1,0 +1,429 @@
+"""The newest preview grid of a run (or of several, side by side), beside the Train screen's loss chart.
+
+A trainer writes ``<run>/previews/step-NNNNNN.png`` now and then (``core.session``: a white figure
+with a title, row labels and 4 samples per digit). :meth:`PreviewPane.check` lists each run's
+previews folder and decodes the newest file only when it is new (keyed by path, mtime and size), so
+the screen may call it on its timer, three times a second; the pane has no timer of its own.
+
+A picture is drawn greyscale, whole (nothing cropped), shrunk by area averaging (never enlarged) to
+fit its place: one column a pixel, one line two pixel rows, by :func:`tui.graphics.art_of` in the
+chosen mode (half-blocks, kitty's protocol or sixel), left-aligned under a title line. Several runs
+go side by side when each stays readable there, else stacked, else as many as do, with "+k more".
+A torn or foreign newest file leaves the last picture up, with one line saying why.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Hashable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from PIL import Image
+from rich.control import Control
+from rich.segment import Segment
+from rich.style import Style
+from textual.dom import NoScreen
+from textual.geometry import Region
+from textual.reactive import reactive
+from textual.strip import Strip
+from textual.widget import Widget
+
+from tui.art import GAP
+from tui.graphics import (
+    TITLE_STYLE,
+    CellSize,
+    DrawMode,
+    GraphicsMode,
+    PanelArt,
+    Placed,
+    _Canvas,
+    art_of,
+    cell_size,
+    control,
+    detect_mode,
+    parse_mode,
+)
+
+PREVIEW_NAME = re.compile(r"step-(\d+)\.png")
+READABLE = 40
+"""Pixels: the width a picture keeps (or its width alone, if less) for runs to share the pane."""
+MIN_TITLE = 12
+"""Cells: the narrowest place a run's title is given (or the pane's width, if less)."""
+IDLE = "no run to preview"
+NO_PREVIEW = "no preview yet"
+UNREADABLE = "preview unreadable"
+ERROR_STYLE = Style(color="red")
+IDLE_STYLE = Style(dim=True)
+Arrangement = Literal["side", "stacked"]
+
+
+@dataclass(frozen=True)
+class PreviewFile:
+    """A preview PNG as listed: its step, path and what says it changed (mtime, size)."""
+
+    step: int
+    path: Path
+    mtime_ns: int
+    size: int
+
+
+def newest_preview(folder: Path) -> PreviewFile | None:
+    """The ``step-N.png`` in ``folder`` with the largest N (by number, not name); None if none or
+    the folder cannot be listed. One listing and one stat."""
+    best: tuple[int, os.DirEntry[str]] | None = None
+    try:
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                match = PREVIEW_NAME.fullmatch(entry.name)
+                if match and (best is None or int(match[1]) > best[0]) and entry.is_file():
+                    best = (int(match[1]), entry)
+        if best is None:
+            return None
+        stat = best[1].stat()
+    except OSError:  # no previews folder yet, or the run was removed
+        return None
+    return PreviewFile(best[0], Path(best[1].path), stat.st_mtime_ns, stat.st_size)
+
+
+def decode(path: Path) -> np.ndarray:
+    """The PNG at ``path`` as uint8 ``(H, W)`` grey; PIL's errors (OSError and others) pass on."""
+    with Image.open(path) as image:
+        pixels = np.array(image.convert("L"))
+    if pixels.ndim != 2 or 0 in pixels.shape:
+        raise ValueError("empty image")
+    return pixels
+
+
+def error_text(path: Path, error: Exception) -> str:
+    """One line: ``preview unreadable: step-000300.png: <PIL's reason, without the path>``."""
+    reason = str(error).replace(repr(str(path)), "").replace(str(path), "").strip()
+    reason = (reason.splitlines() or [""])[0] or type(error).__name__
+    return f"{UNREADABLE}: {path.name}: {reason}"
+
+
+def fitted(shape: tuple[int, int], cols: int, lines: int) -> tuple[int, int] | None:
+    """(height, width) in pixels of an image of ``shape`` = (H, W) shrunk to ``cols`` columns and
+    ``lines`` lines (two pixel rows each), aspect kept, never enlarged; None when not a pixel fits."""
+    h, w = shape
+    if cols <= 0 or lines <= 0:
+        return None
+    if w * 2 * lines <= h * cols:  # the height binds (integers: no float rounding a line away)
+        height = min(h, 2 * lines)
+        width = w * height // h
+    else:
+        width = min(w, cols)
+        height = h * width // w
+    if height > 1 and height % 2:  # art_of draws an odd last row over black: a dark line on white
+        height -= 1
+    return (height, width) if height >= 1 and width >= 1 else None
+
+
+def shrink_to(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """uint8 ``(H, W)`` → ``size`` = (h, w), each pixel the mean of the area it covers (PIL's BOX)."""
+    if pixels.shape == size:
+        return pixels
+    image = Image.fromarray(pixels).resize((size[1], size[0]), Image.Resampling.BOX)
+    return np.asarray(image)
+
+
+def clip(text: str, width: int) -> str:
+    """``text`` cut to ``width`` cells, with ``…`` where it was cut."""
+    if len(text) <= width:
+        return text
+    return text[: width - 1] + "…" if width > 0 else ""
+
+
+@dataclass(frozen=True)
+class Slot:
+    """Run ``index``'s place: ``cols × lines`` cells from (x, y): its title line, its error line if
+    any, then its picture."""
+
+    index: int
+    x: int
+    y: int
+    cols: int
+    lines: int
+
+
+def slots(count: int, arrangement: Arrangement, width: int, height: int) -> list[Slot]:
+    """``count`` equal places in ``width × height`` cells, side by side (:data:`GAP` between) or
+    stacked."""
+    if arrangement == "side":
+        cols = (width - GAP * (count - 1)) // count
+        return [Slot(i, i * (cols + GAP), 0, cols, height) for i in range(count)]
+    lines = height // count
+    return [Slot(i, 0, i * lines, width, lines) for i in range(count)]
+
+
+@dataclass
+class RunPreview:
+    """What is known of one run's previews: the newest file listed, and the last one decoded."""
+
+    path: Path
+    seen: PreviewFile | None = None
+    """The newest file at the last check (decoded, or tried)."""
+    loaded: PreviewFile | None = None
+    """The file ``pixels`` came from."""
+    pixels: np.ndarray | None = None
+    """uint8 ``(H, W)`` grey, at the PNG's own size."""
+    error: str | None = None
+    """Why ``seen`` could not be decoded (``pixels`` are then an older preview's, or None)."""
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def header_lines(self) -> int:
+        """Lines above the picture: the title, and the error line if any."""
+        return 1 + (self.error is not None)
+
+    def check(self) -> bool:
+        """List the previews folder; decode the newest file if it is not the one seen last.
+        Whether anything shown changed. Never raises."""
+        newest = newest_preview(self.path / "previews")
+        if newest == self.seen:
+            return False
+        self.seen = newest
+        if newest is None:  # the previews went away (the run was removed): show that
+            self.loaded = self.pixels = self.error = None
+            return True
+        try:
+            pixels = decode(newest.path)
+        except Exception as e:  # any decoder's error: a torn or foreign file must not end the app
+            self.error = error_text(newest.path, e)
+            return True
+        self.loaded, self.pixels, self.error = newest, pixels, None
+        return True
+
+
+class PreviewPane(Widget):
+    """The newest preview of each run in :meth:`show_runs`, fitted to the widget."""
+
+    DEFAULT_CSS = """
+    PreviewPane {
+        text-wrap: nowrap;
+        text-overflow: clip;
+    }
+    """
+
+    mode: reactive[GraphicsMode] = reactive[GraphicsMode]("halfblock")
+    """What to draw with (halfblock, kitty, sixel; ``auto``: what was detected before the app
+    started, else half-blocks). Setting it redraws."""
+
+    def __init__(
+        self,
+        mode: GraphicsMode | str = "halfblock",
+        *,
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self.set_reactive(PreviewPane.mode, parse_mode(mode))
+        self._runs: list[RunPreview] = []
+        self._generation = 0  # changes whenever what is shown changes: the picture's key names it
+        self._picture_key: Hashable = None
+        self._placed: list[Placed] = []
+        self._strips: list[Strip] = []
+        self._arts: dict[Hashable, PanelArt] = {}
+        self._refresh_asked = False  # a sixel image cut by a partial redraw waits for a whole one
+
+    def validate_mode(self, value: str) -> GraphicsMode:
+        return parse_mode(value)
+
+    # -- what is shown ---------------------------------------------------------------------------
+
+    def show_runs(self, paths: list[Path]) -> None:
+        """Show the newest preview of each run folder in ``paths`` (one, or several to compare;
+        none: an idle line). Runs already shown keep what they decoded."""
+        known = {run.path: run for run in self._runs}
+        self._runs = [known.get(Path(path)) or RunPreview(Path(path)) for path in paths]
+        self._generation += 1
+        self.check()
+        self.refresh()
+
+    def check(self) -> bool:
+        """Look for a newer preview of every run (a listing and a stat each; a PNG is decoded once
+        per new file) and redraw if one came. Whether anything changed."""
+        changed = [run.check() for run in self._runs]
+        if any(changed):
+            self._generation += 1
+            self.refresh()
+        return any(changed)
+
+    @property
+    def runs(self) -> list[Path]:
+        """The run folders shown, in order."""
+        return [run.path for run in self._runs]
+
+    @property
+    def steps(self) -> list[int | None]:
+        """The step of each run's picture (None: no preview decoded yet)."""
+        return [run.loaded.step if run.loaded else None for run in self._runs]
+
+    @property
+    def draw_mode(self) -> DrawMode:
+        """The mode drawn with now (never asks the terminal: Textual is reading it)."""
+        return detect_mode(self.mode, query=False)
+
+    # -- layout ----------------------------------------------------------------------------------
+
+    def layout_slots(self, width: int, height: int) -> tuple[list[Slot], int]:
+        """The places of the runs shown in ``width × height`` cells, and how many runs are left out:
+        all side by side if each stays readable, else stacked, else the first k that do (one at
+        least)."""
+        count = len(self._runs)
+        for k in range(count, 1, -1):
+            for arrangement in ("side", "stacked"):
+                candidate = slots(k, arrangement, width, height)
+                if all(self._readable(slot, width, height) for slot in candidate):
+                    return candidate, count - k
+        return slots(1, "side", width, height), count - 1
+
+    def _readable(self, slot: Slot, width: int, height: int) -> bool:
+        """Whether run ``slot.index`` shows well in ``slot``: its title and error line, and its
+        picture at least :data:`READABLE` pixels wide (or as wide as it would be alone)."""
+        run = self._runs[slot.index]
+        if slot.lines < run.header_lines or slot.cols < min(MIN_TITLE, width):
+            return False
+        if run.pixels is None:
+            return True
+        alone = fitted(run.pixels.shape, width, height - run.header_lines)
+        shared = fitted(run.pixels.shape, slot.cols, slot.lines - run.header_lines)
+        return alone is None or (shared is not None and shared[1] >= min(READABLE, alone[1]))
+
+    def title(self, run: RunPreview, width: int, more: int = 0) -> str:
+        """``<run> · step N`` (``step N`` when one run is shown and no more are asked for), or
+        ``<run> · no preview yet``, with ``+k more`` after; shorter wordings when narrow."""
+        named = len(self._runs) > 1 or run.loaded is None
+        step = run.loaded.step if run.loaded else None
+        tail = [f"+{more} more"] if more else []
+        long = [f"step {step}" if step is not None else NO_PREVIEW, *tail]
+        short = [str(step) if step is not None else "no preview", *([f"+{more}"] if more else [])]
+        for parts in ([run.name, *long], [run.name, *short]) if named else (long, short):
+            if len(text := " · ".join(parts)) <= width:
+                return text
+        rest = " · ".join(short)
+        if named and width - len(rest) - 3 >= 2:  # the run's name cut, the step whole
+            return clip(run.name, width - len(rest) - 3) + " · " + rest
+        return clip(" · ".join([run.name, *short] if named else short), width)
+
+    # -- drawing ---------------------------------------------------------------------------------
+
+    def _cell(self, mode: DrawMode) -> CellSize | None:
+        return cell_size() if mode != "halfblock" else None
+
+    def _current(self) -> tuple[list[Placed], list[Strip]]:
+        """The placed art and the lines for the state now, rebuilt only when it changed (asked for
+        every line drawn)."""
+        mode = self.draw_mode
+        key = (self._generation, self.size, mode, self._cell(mode))
+        if key != self._picture_key:
+            self._placed, self._strips = self._build(mode)
+            self._picture_key = key
+        return self._placed, self._strips
+
+    def _build(self, mode: DrawMode) -> tuple[list[Placed], list[Strip]]:
+        """Every shown run's title, error line and art, laid out; arts no longer shown are freed."""
+        width = self.size.width
+        # A sixel image is drawn from the line below it (see render_lines): keep one free.
+        height = self.size.height - (mode == "sixel")
+        if not self._runs or width <= 0 or height <= 0:
+            self._replace_arts({})
+            return [], [Strip([Segment(clip(IDLE, width), IDLE_STYLE)]).adjust_cell_length(width)]
+        canvas, placed, arts = _Canvas(width), [], {}
+        shown, more = self.layout_slots(width, height)
+        for slot in shown:
+            run = self._runs[slot.index]
+            title = self.title(run, slot.cols, more if slot is shown[-1] else 0)
+            canvas.put(slot.x, slot.y, [Segment(title, TITLE_STYLE)], len(title))
+            if run.error is not None:
+                error = clip(run.error, slot.cols)
+                canvas.put(slot.x, slot.y + 1, [Segment(error, ERROR_STYLE)], len(error))
+            y = slot.y + run.header_lines
+            art = self._art(run, slot.cols, slot.lines - run.header_lines, mode, arts)
+            if art is not None:
+                for j, line in enumerate(art.lines):
+                    canvas.put(slot.x, y + j, line, art.cells[0])
+                placed.append(Placed(slot.x, y, art))
+        self._replace_arts(arts)
+        return placed, [Strip(line, width) for line in canvas.lines()]
+
+    def _art(
+        self, run: RunPreview, cols: int, lines: int, mode: DrawMode, arts: dict[Hashable, PanelArt]
+    ) -> PanelArt | None:
+        """``run``'s picture fitted to ``cols × lines`` cells in ``mode``, made once per (file, size,
+        mode, cell size) and put in ``arts``; None when there is none or not a pixel fits."""
+        if run.pixels is None or (size := fitted(run.pixels.shape, cols, lines)) is None:
+            return None
+        key = (run.path, run.loaded, size, mode, self._cell(mode))
+        art = self._arts.get(key)
+        if art is None:
+            console = self.app.console if mode == "kitty" else None
+            art = art_of(shrink_to(run.pixels, size), mode, console)
+        arts[key] = art
+        return art
+
+    def _replace_arts(self, arts: dict[Hashable, PanelArt]) -> None:
+        """Keep the shown arts; free the rest in the terminal (kitty holds sent images)."""
+        for key, art in self._arts.items():
+            if key not in arts:
+                art.cleanup()
+        self._arts = arts
+
+    def on_unmount(self) -> None:
+        self._replace_arts({})
+
+    def render_line(self, y: int) -> Strip:
+        _, strips = self._current()
+        return strips[y] if y < len(strips) else Strip.blank(self.size.width)
+
+    # As ImageGrid.render_lines and _sixel_codes (tui/widgets/image_grid.py): sixel images are escape
+    # codes written at the start of the line below them.
+    def render_lines(self, crop: Region) -> list[Strip]:
+        """Lines as Textual draws them; with sixel, the images drawn over their blank cells."""
+        strips = super().render_lines(crop)
+        placed, _ = self._current()
+        if not placed or self.draw_mode != "sixel" or not self._screen_shows_me():
+            return strips
+        if crop == self.region.reset_offset:
+            self._refresh_asked = False
+        below: dict[int, list[Segment]] = {}
+        for art in placed:
+            codes = self._sixel_codes(art, crop)
+            if codes is not None:
+                below.setdefault(codes[0] - crop.y, []).extend(codes[1])
+        for y, codes in below.items():
+            strips[y] = Strip([*codes, *strips[y]], strips[y].cell_length)
+        return strips
+
+    def _screen_shows_me(self) -> bool:
+        """Whether this widget's screen is the one on top (a dialog over it must not be drawn over)."""
+        try:
+            return self.screen.is_active
+        except NoScreen:
+            return False
+
+    def _sixel_codes(self, placed: Placed, crop: Region) -> tuple[int, list[Segment]] | None:
+        """(line, segments): ``placed``'s sixel image, drawn from the start of the line below it, or
+        None when it is outside ``crop`` (then a whole refresh is asked for if the crop cut it)."""
+        gutter = self.styles.gutter
+        columns, lines = placed.art.cells
+        image = Region(gutter.left + placed.x, gutter.top + placed.y, columns, lines)
+        below = image.bottom
+        if not crop.overlaps(image):
+            return None
+        if not crop.y <= below < crop.bottom:
+            if not self._refresh_asked:  # once: a widget always cut there is not refreshed forever
+                self._refresh_asked = True
+                self.call_after_refresh(self.refresh)
+            return None
+        origin = self.region.offset
+        start = Control.move_to(origin.x + image.x, origin.y + image.y).segment.text
+        back = Control.move_to(origin.x + crop.x, origin.y + below).segment.text
+        return below, [control(start + placed.art.sixel + back)]

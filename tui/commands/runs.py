@@ -1,8 +1,10 @@
 """``cfg-tui runs``: the runs in a folder, with their state; ``--detail RUN``: one run's settings,
-its loss at a few points and its quality during training."""
+its loss at a few points and its quality during training; ``--compare RUN RUN ...``: runs side by side
+(a table, ``--json``, ``--chart`` PNG)."""
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -11,6 +13,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from core.compare import RunSummary, check_axis, summarize, write_compare_png
 from core.configs import TrainConfig
 from core.runs import (
     RunDir,
@@ -21,15 +24,35 @@ from core.runs import (
     quality_records,
     steps_text,
 )
-from tui.commands.common import wide_console
-from tui.format import NONE, QUALITY_COLUMNS, RunRow, format_duration, format_loss, quality_cells
+from tui.commands.common import check_writable, log, wide_console
+from tui.format import (
+    NONE,
+    QUALITY_COLUMNS,
+    RunRow,
+    format_duration,
+    format_loss,
+    number,
+    quality_cells,
+    with_spread,
+)
 
 LOSS_POINTS = 5
 """Loss records shown by ``--detail``: the first, the last and evenly between."""
+COMPARE_COLUMNS = (
+    "run", "state", "step", "final loss", "best FD (step)", "accuracy", "wall time", "images/s", "batch",
+)  # fmt: skip
+"""A :class:`core.compare.RunSummary` as a row; accuracy is the best-FD evaluation's."""
 
 
 def runs(
-    folder: Path | None = typer.Argument(None, help="Folder of runs (default: $CFG_TUI_RUNS or ./runs)."),
+    targets: list[str] | None = typer.Argument(
+        None,
+        metavar="FOLDER|RUN",
+        help="Folder of runs to list (default: $CFG_TUI_RUNS or ./runs); with --compare, the runs to "
+        "compare: names in the runs folder (see --runs) or run folders' paths, 2 or more, also "
+        "comma-separated.",
+        show_default=False,
+    ),
     detail: str | None = typer.Option(
         None,
         "--detail",
@@ -38,12 +61,60 @@ def runs(
         "few steps and its quality evaluations during training.",
         show_default=False,
     ),
+    compare: bool = typer.Option(
+        False,
+        "--compare",
+        help="Compare the runs given as arguments: cfg-tui runs --compare A B C (or A,B,C). A row "
+        "each: state, step, final loss (mean of the last 5% of loss records, at least 5), best FD "
+        "± one standard error and its step, that evaluation's accuracy, wall time, median images/s, "
+        "batch.",
+    ),
+    runs_folder: Path | None = typer.Option(
+        None,
+        "--runs",
+        metavar="FOLDER",
+        help="Where the names of --compare's runs (and of --detail's, without FOLDER) are looked up "
+        "(default: $CFG_TUI_RUNS or ./runs).",
+        show_default=False,
+    ),
+    as_json: bool = typer.Option(
+        False, "--json", help="With --compare: a JSON list, one object per run (null where unknown)."
+    ),
+    chart: Path | None = typer.Option(
+        None,
+        "--chart",
+        metavar="PATH.png",
+        help="With --compare: also draw the runs' loss (and FD, when evaluated) curves into this PNG.",
+        show_default=False,
+    ),
+    x_axis: str | None = typer.Option(
+        None, "--x", metavar="step|time", help="With --chart: x is the step (default) or wall time."
+    ),
 ) -> None:
-    """List the runs in a folder: state (a running run whose process is gone is dead), step, loss, age."""
-    folder = folder or default_runs_folder()
+    """List the runs in a folder: state (a running run whose process is gone is dead), step, loss, age;
+    or show one run (--detail), or compare several (--compare)."""
+    if compare:
+        if detail is not None:
+            raise typer.BadParameter("--detail shows one run; --compare compares several: choose one")
+        folder = runs_folder or default_runs_folder()
+        compare_runs(run_names(targets or []), folder, as_json, chart, x_axis or "step")
+        return
+    for option, given in (("--json", as_json), ("--chart", chart), ("--x", x_axis)):
+        if given:
+            raise typer.BadParameter(f"{option} goes with --compare RUN RUN ...")
+    if targets and len(targets) > 1:
+        raise typer.BadParameter(
+            f"give one FOLDER, not {len(targets)} (to compare runs: cfg-tui runs --compare RUN RUN ...)"
+        )
+    folder = Path(targets[0]) if targets else runs_folder or default_runs_folder()
     if detail is not None:
         wide_console().print(run_detail(find_run(detail, folder)))
         return
+    list_runs(folder)
+
+
+def list_runs(folder: Path) -> None:
+    """The table of every run in ``folder``, newest first."""
     if not folder.is_dir():
         raise RunError(f"{folder} is not a folder")
     found = find_runs(folder)
@@ -55,6 +126,56 @@ def runs(
     for run in found:
         table.add_row(*RunRow.of(run, now).cells())
     wide_console().print(table)
+
+
+def run_names(targets: list[str]) -> list[str]:
+    """The run names of the arguments: each one as is, or split at commas (A,B,C)."""
+    return [name for target in targets for name in target.split(",") if name]
+
+
+def compare_runs(names: list[str], folder: Path, as_json: bool, chart: Path | None, x: str) -> None:
+    """Every check before any work (one line, exit 2), then the table or JSON, then the chart."""
+    if len(names) < 2:
+        raise typer.BadParameter(
+            f"--compare needs 2 runs or more, not {len(names)}: cfg-tui runs --compare RUN RUN ..."
+        )
+    try:
+        check_axis(x)
+    except ValueError as e:
+        raise typer.BadParameter(f"--x: {e}") from None
+    check_writable("--chart", chart)
+    found = [find_run(name, folder) for name in names]
+    summaries = [summarize(run) for run in found]
+    if as_json:
+        typer.echo(json.dumps([s.to_dict() for s in summaries], indent=2, allow_nan=False))
+    else:
+        wide_console().print(compare_table(summaries))
+    if chart is not None:
+        try:
+            write_compare_png(found, chart, x)
+        except OSError as e:
+            raise RunError(f"--chart {chart}: cannot write it ({e.strerror or e})") from None
+        log(f"chart of {len(found)} runs against {x}: {chart}")
+
+
+def compare_table(summaries: list[RunSummary]) -> Table:
+    table = Table(*COMPARE_COLUMNS, title="runs compared (FD ± one standard error; lower is better)",
+                  title_justify="left")  # fmt: skip
+    for summary in summaries:
+        table.add_row(*compare_cells(summary))
+    return table
+
+
+def compare_cells(s: RunSummary) -> tuple[str, ...]:
+    """A summary under :data:`COMPARE_COLUMNS`; what a run has not measured reads ``-``."""
+    best = with_spread(s.best_frechet, s.best_spread, 2)
+    if s.best_step is not None:
+        best += f" ({s.best_step})"
+    wall = NONE if s.wall_seconds is None else format_duration(s.wall_seconds)
+    return (
+        s.name, s.state, f"{s.step}/{s.total_steps}", format_loss(s.final_loss), best,
+        number(s.best_accuracy, 3), wall, number(s.images_per_sec, 0), str(s.batch_size),
+    )  # fmt: skip
 
 
 def find_run(name: str, folder: Path) -> RunDir:

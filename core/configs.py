@@ -178,3 +178,13 @@ class TrainConfig:
         if unknown:
             raise ValueError(f"unknown training settings: {', '.join(unknown)}")
         return cls(**d)
+
+
+EVENTS_PER_RUN = 10
+"""Checkpoints and previews a run makes when their intervals are not given."""
+
+
+def auto_every(steps: int, log_every: int) -> int:
+    """Steps between checkpoints (or previews) for a run of ``steps``: about
+    :data:`EVENTS_PER_RUN` of them, each on a logged step (a multiple of ``log_every``)."""
+    return max(log_every, round(steps / EVENTS_PER_RUN / log_every) * log_every)

@@ -61,7 +61,7 @@ def grid_figure(
     grids = [tile(images, cols=len(images) // rows) for _, images in panels]
     grids = [g.resize((g.width * scale, g.height * scale), Image.Resampling.NEAREST) for g in grids]
     font = ImageFont.load_default(size=7 * scale)
-    label_w, title_h, gap = 12 * scale + 2 * max(map(len, row_labels)) * scale, 12 * scale, 8 * scale
+    (label_w, title_h), gap = panel_origin(row_labels, scale), 8 * scale
     width = label_w + sum(g.width for g in grids) + gap * (len(grids) - 1)
     height = title_h + max(g.height for g in grids)
     fig = Image.new("RGB", (width, height), "white")
@@ -75,6 +75,40 @@ def grid_figure(
     for i, label in enumerate(row_labels):
         draw.text((label_w - 4, title_h + (i + 0.5) * row_h), label, fill="black", font=font, anchor="rm")
     return fig
+
+
+def panel_origin(row_labels: Sequence[str], scale: int = 2) -> tuple[int, int]:
+    """(x, y) of the first panel's top-left pixel in :func:`grid_figure`'s figure."""
+    return 12 * scale + 2 * max(map(len, row_labels)) * scale, 12 * scale
+
+
+TILES_KEY = "tiles"
+"""A PNG text chunk locating a one-panel figure's tiles: ``x,y,rows,cols,scale``."""
+
+
+def tiles_text(row_labels: Sequence[str], cols: int, scale: int = 2) -> str:
+    """The :data:`TILES_KEY` chunk of :func:`grid_figure`'s one-panel figure."""
+    x, y = panel_origin(row_labels, scale)
+    return f"{x},{y},{len(row_labels)},{cols},{scale}"
+
+
+def figure_tiles(pixels: np.ndarray, chunk: str) -> tuple[np.ndarray, int, int]:
+    """The tiles of a figure's uint8 ``(H, W)`` pixels, located by its :data:`TILES_KEY` chunk:
+    ``(rows · cols, h, w)`` at the images' own size, row-major, and (rows, cols).
+    ValueError when the chunk does not describe these pixels."""
+    x, y, rows, cols, scale = (int(v) for v in chunk.split(","))
+    if min(rows, cols, scale) < 1 or x < 0 or y < 0:
+        raise ValueError(f"bad {TILES_KEY} chunk {chunk!r}")
+    native = pixels[y::scale, x::scale]  # upscaled by repetition: every scale-th pixel is the image
+    size = (native.shape[0] - PAD) // rows - PAD, (native.shape[1] - PAD) // cols - PAD
+    if min(size) < 1:
+        raise ValueError(f"the {TILES_KEY} chunk {chunk!r} does not fit a {pixels.shape} figure")
+    tiles = [
+        native[PAD + r * (size[0] + PAD) :][: size[0], PAD + c * (size[1] + PAD) :][:, : size[1]]
+        for r in range(rows)
+        for c in range(cols)
+    ]
+    return np.stack(tiles), rows, cols
 
 
 def save_png(image: Image.Image, path: str | os.PathLike, text: dict[str, str] | None = None) -> Path:

@@ -13,12 +13,14 @@ every refusal is a one-line :class:`RunError` or :class:`SettingsError`.
 
 from __future__ import annotations
 
+import dataclasses
+import errno
 import os
 import platform
 import signal
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -29,7 +31,7 @@ from core.checkpoint import CheckpointError, read_tensors
 from core.data import ImageBatches, default_data_root, load_split
 from core.distributed import ONE_PROCESS, Ranks
 from core.run_files import DataInfo, RunConfig
-from core.runs import RunDir, RunError
+from core.runs import RunDir, RunError, RunStatus
 from core.session import SessionOptions, TrainingSession, check_at
 from core.settings import RunPlan, SettingsError
 from core.trainer import CFGTrainer, new_model
@@ -110,11 +112,13 @@ def build_trainer(
     ranks: Ranks = ONE_PROCESS,
     data: ImageBatches | None = None,
     log: Log = _quiet,
+    phase: Log = _quiet,
 ) -> CFGTrainer:
     """The run's trainer on ``device``, at its last checkpoint if it has one.
 
     ``data``, when given, is the run's training data just read; else they are read (from
-    ``data_root``, else the run's own) and must have the fingerprint the run started with."""
+    ``data_root``, else the run's own) and must have the fingerprint the run started with.
+    ``phase`` is told each step of the way ("building the model", …)."""
     config = run.config()
     if data is None:
         root = data_root or Path(config.data.root or default_data_root())
@@ -123,8 +127,10 @@ def build_trainer(
             raise RunError(
                 f"the {config.data.dataset} training data differ from the ones this run started with"
             )
+    phase("building the model")
     trainer = CFGTrainer(new_model(config.model, config.train.seed), data.to(device), config.train, ranks)
     if run.state_path.exists():
+        phase("loading the checkpoint")
         tensors, metadata = read_tensors(run.state_path)
         try:
             trainer.load_state(tensors, metadata)
@@ -143,8 +149,13 @@ def open_session(
     data: ImageBatches | None = None,
     log: Log = _quiet,
 ) -> TrainingSession:
-    """Rank 0's view of the run: its trainer (at the last checkpoint), metrics cut back to it."""
-    trainer = build_trainer(run, device, data_root, ranks, data, log)
+    """Rank 0's view of the run: its trainer (at the last checkpoint), metrics cut back to it.
+
+    From here on status.json says the run is running and what it is doing; an exception on the
+    way ends it as ``failed`` with the reason (:func:`failures_recorded`)."""
+    with failures_recorded(run):
+        mark_phase(run, "loading data" if data is None else "building the model")
+        trainer = build_trainer(run, device, data_root, ranks, data, log, lambda p: mark_phase(run, p))
     records = run.truncate_metrics(trainer.step)
     if trainer.step:
         log(f"run: {run.path} resumed at step {trainer.step} of {trainer.config.steps}")
@@ -153,20 +164,68 @@ def open_session(
     return TrainingSession(run, trainer, options, elapsed=elapsed, data_root=data_root, log=log)
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+"""Ctrl-C, ``kill`` and a hang-up (the SSH connection dropped): each stops the run after a
+checkpoint rather than killing it mid-step."""
+
+
 @contextmanager
-def stop_signals() -> Iterator[Callable[[], bool]]:
-    """SIGINT (Ctrl-C) and SIGTERM ask training to stop at the next step, checkpoint first."""
-    asked = [False]
+def stop_signals() -> Iterator[Callable[[], str | None]]:
+    """While inside, the :data:`STOP_SIGNALS` ask training to stop at the next step, checkpoint
+    first; yields a function returning the first such signal's name (``SIGTERM``), or None."""
+    received: list[str] = []
 
     def ask_to_stop(signum: int, frame: object) -> None:
-        asked[0] = True
+        received.append(signal.Signals(signum).name)
 
-    previous = {sig: signal.signal(sig, ask_to_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = {sig: signal.signal(sig, ask_to_stop) for sig in STOP_SIGNALS}
     try:
-        yield lambda: asked[0]
+        yield lambda: received[0] if received else None
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def failure_reason(error: BaseException) -> str:
+    """One line saying why training raised ``error``: out of memory and a full disk by name,
+    else the exception's type and the first line of its message."""
+    said = f"{type(error).__name__}: {(str(error).strip().splitlines() or [''])[0]}".rstrip(": ")
+    if isinstance(error, MemoryError | torch.OutOfMemoryError) or "out of memory" in said.lower():
+        return f"out of memory ({said})"
+    if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+        return f"disk full ({said})"
+    return said
+
+
+def mark_phase(run: RunDir, phase: str) -> None:
+    """status.json says this process runs ``run`` and is ``phase`` (starting up), keeping what
+    the last status said of its steps and checkpoint."""
+    try:
+        previous = run.status()
+    except RunError:
+        previous = None  # unreadable: replaced by this process's own
+    now = RunStatus.now("running", 0, run.config().train.steps, phase=phase)
+    if previous is not None:
+        now = dataclasses.replace(
+            previous, state="running", pid=now.pid, host=now.host, updated=now.updated,
+            total_steps=now.total_steps, reason=None, phase=phase,
+        )  # fmt: skip
+    run.write_status(now)
+
+
+@contextmanager
+def failures_recorded(run: RunDir) -> Iterator[None]:
+    """An exception inside ends the run as ``failed`` with :func:`failure_reason` in status.json
+    (what it said of steps and checkpoint kept), then goes on up."""
+    try:
+        yield
+    except Exception as e:
+        with suppress(Exception):  # e.g. the disk is full: the exception still says why
+            status = run.status()
+            if status is not None:
+                failed = dataclasses.replace(status, state="failed", reason=failure_reason(e), phase=None)
+                run.write_status(failed)
+        raise
 
 
 def train_run(
@@ -174,10 +233,28 @@ def train_run(
     should_stop: Callable[[], bool] | None = None,
     on_log: Callable[[dict], None] = lambda record: None,
 ) -> str:
-    """Train to the end, or until SIGINT/SIGTERM (or ``should_stop()``); returns the final state."""
+    """Train to the end, or until a stop signal (or ``should_stop()``); returns the final state.
+
+    An exception in the loop ends the run as ``failed`` with :func:`failure_reason` in status.json
+    (and ``session.failure``), the last checkpoint as it was."""
     with stop_signals() as signalled:
-        stop = signalled if should_stop is None else (lambda: signalled() or should_stop())
-        return session.run_until_done(stop, on_log)
+        stop = (lambda: signalled() is not None) if should_stop is None else (
+            lambda: signalled() is not None or should_stop()
+        )
+
+        def stop_reason() -> str:
+            name = signalled()
+            return f"asked to stop ({name})" if name else "asked to stop"
+
+        try:
+            return session.run_until_done(stop, on_log, stop_reason)
+        except Exception as e:
+            reason = failure_reason(e)
+            try:
+                session.fail(reason)
+            except OSError:
+                session.failure = reason  # e.g. the disk is full: stderr still says why
+            return "failed"
 
 
 def train_as_rank(
@@ -224,8 +301,10 @@ def follow(trainer: CFGTrainer, options: SessionOptions) -> None:
     def failed(step: int) -> bool:
         return check_at(trainer, options, step)[1] is not None
 
-    with stop_signals() as should_stop:
-        trainer.train(callback=failed, should_stop=should_stop, agree_every=options.log_every)
+    with stop_signals() as signalled:
+        trainer.train(
+            callback=failed, should_stop=lambda: signalled() is not None, agree_every=options.log_every
+        )
     check_at(trainer, options, trainer.step, final=True)
 
 

@@ -112,6 +112,7 @@ class RunStatus:
     last_loss: float | None = None
     elapsed: float | None = None
     reason: str | None = None  # why a run failed or stopped
+    phase: str | None = None  # what a running trainer is doing before its first logged step
 
     @classmethod
     def now(cls, state: str, step: int, total_steps: int, started: float | None = None, **extra) -> RunStatus:
@@ -143,6 +144,7 @@ class RunStatus:
                 last_loss=_finite_or_none(d.get("last_loss")),
                 elapsed=_optional(float, d.get("elapsed")),  # type: ignore[arg-type]
                 reason=_optional(str, d.get("reason")),  # type: ignore[arg-type]
+                phase=_optional(str, d.get("phase")),  # type: ignore[arg-type]
             )
         except (KeyError, TypeError, ValueError) as e:
             reason = f"no {e}" if isinstance(e, KeyError) else str(e)

@@ -20,7 +20,8 @@ from pathlib import Path
 import torch
 
 from core.checkpoint import save_checkpoint, save_tensors
-from core.images import grid_figure, guidance_title, save_png
+from core.configs import auto_every
+from core.images import TILES_KEY, grid_figure, guidance_title, save_png, tiles_text
 from core.quick_eval import PER_CLASS, QualityOff, QuickEval, auto_eval_every, quality_line
 from core.runs import RunDir, RunError, RunStatus
 from core.sampling import generate
@@ -33,14 +34,24 @@ PREVIEW_STEPS = 20
 
 @dataclass
 class SessionOptions:
-    checkpoint_every: int = 500
-    preview_every: int = 500
+    checkpoint_every: int | None = None
+    """Steps between checkpoints (0: only at the end; None: :func:`auto_every` of the run's length)."""
+    preview_every: int | None = None
+    """Steps between preview grids, as ``checkpoint_every``."""
     log_every: int = 10
     eval_every: int | None = None
     """Steps between quick quality evaluations, and one at the end of a finished run; 0 = none;
     None = :func:`core.quick_eval.auto_eval_every` of the run's length."""
     eval_per_class: int = PER_CLASS
     """Samples of each digit per quality evaluation."""
+
+    def checkpoint_interval(self, steps: int) -> int:
+        every = self.checkpoint_every
+        return auto_every(steps, self.log_every) if every is None else every
+
+    def preview_interval(self, steps: int) -> int:
+        every = self.preview_every
+        return auto_every(steps, self.log_every) if every is None else every
 
 
 def _quiet(message: str) -> None:
@@ -96,10 +107,11 @@ class TrainingSession:
         cfg = self.trainer.model.config
         labels = torch.arange(cfg.num_classes).repeat_interleave(PREVIEW_PER_CLASS)
         images = generate(self.trainer.sampling_model, labels, PREVIEW_GUIDANCE, steps=PREVIEW_STEPS)
-        figure = grid_figure(
-            [(guidance_title(PREVIEW_GUIDANCE), images)], [str(c) for c in range(cfg.num_classes)]
-        )
-        save_png(figure, self.run.previews / f"step-{self.trainer.step:06d}.png")
+        digits = [str(c) for c in range(cfg.num_classes)]
+        figure = grid_figure([(guidance_title(PREVIEW_GUIDANCE), images)], digits)
+        # Where the tiles are, so that the app can lay them out for a terminal (core.images.figure_tiles).
+        text = {"step": str(self.trainer.step), TILES_KEY: tiles_text(digits, PREVIEW_PER_CLASS)}
+        save_png(figure, self.run.previews / f"step-{self.trainer.step:06d}.png", text)
 
     @property
     def eval_every(self) -> int:
@@ -146,7 +158,7 @@ class TrainingSession:
         world = self.trainer.ranks.world_size
         return str(self.trainer.device) if world == 1 else f"{self.trainer.device.type} × {world}"
 
-    def _status(self, state: str, reason: str | None = None) -> None:
+    def _status(self, state: str, reason: str | None = None, phase: str | None = None) -> None:
         status = RunStatus.now(
             state,
             self.trainer.step,
@@ -157,6 +169,7 @@ class TrainingSession:
             last_loss=self.last.get("loss"),
             elapsed=self.last.get("elapsed", self.elapsed_before),
             reason=reason,
+            phase=phase,
         )
         self._run_started = status.started  # a first run's start is its first status
         self.run.write_status(status)
@@ -180,10 +193,11 @@ class TrainingSession:
     def _on_step(self, step: int, on_log: Callable[[dict], None]) -> bool:
         if self._read(step, on_log):
             return True
-        opts = self.options
-        if opts.checkpoint_every and step % opts.checkpoint_every == 0 and step < self.total:
+        checkpoint_every = self.options.checkpoint_interval(self.total)
+        preview_every = self.options.preview_interval(self.total)
+        if checkpoint_every and step % checkpoint_every == 0 and step < self.total:
             self.checkpoint()
-        if opts.preview_every and step % opts.preview_every == 0 and step < self.total:
+        if preview_every and step % preview_every == 0 and step < self.total:
             self.preview()
         if self.eval_every and step % self.eval_every == 0 and step < self.total:
             self.evaluate()
@@ -207,13 +221,23 @@ class TrainingSession:
         self._status("running")
         on_log(record)
 
-    def run_until_done(self, should_stop: Callable[[], bool], on_log: Callable[[dict], None]) -> str:
-        """Train to the configured total; returns the final state written to status.json."""
+    def run_until_done(
+        self,
+        should_stop: Callable[[], bool],
+        on_log: Callable[[dict], None],
+        stop_reason: Callable[[], str] = lambda: "asked to stop",
+    ) -> str:
+        """Train to the configured total; returns the final state written to status.json.
+
+        Until the first logged step, status.json names the phase (the app's banner shows it):
+        loading the quality classifier, then the first step (it includes the device's warm-up)."""
+        self._run_started = self._first_start()
+        if self.eval_every:
+            self._status("running", phase="loading the quality classifier")
         self._start_quality()  # before the clock starts: its seconds are not training
         self._started = time.perf_counter()
         self._window_start = self._started
-        self._run_started = self._first_start()
-        self._status("running")
+        self._status("running", phase=f"first steps (the first record is at step {self._first_log_step()})")
         self.trainer.train(
             callback=lambda step: self._on_step(step, on_log),
             should_stop=should_stop,
@@ -228,8 +252,18 @@ class TrainingSession:
             self.evaluate()
             self._status("finished")
             return "finished"
-        self._status("stopped", reason="asked to stop")
+        self._status("stopped", reason=stop_reason())
         return "stopped"
+
+    def _first_log_step(self) -> int:
+        every = self.options.log_every
+        return min(self.total, (self.trainer.step // every + 1) * every)
+
+    def fail(self, reason: str) -> None:
+        """End the run as ``failed`` with ``reason`` (an exception in the loop); the last
+        checkpoint stays as it was."""
+        self.failure = reason
+        self._status("failed", reason=reason)
 
 
 def check_at(
@@ -246,7 +280,8 @@ def check_at(
         loss = trainer.take_loss()
         if not math.isfinite(loss):
             return loss, f"loss became {loss} by step {step}"
-    checkpoint = final or (options.checkpoint_every and step % options.checkpoint_every == 0)
+    every = options.checkpoint_interval(trainer.config.steps)
+    checkpoint = final or (every and step % every == 0)
     if checkpoint and not trainer.finite():
         return loss, f"weights or loss became non-finite by step {step}"
     return loss, None

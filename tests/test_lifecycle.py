@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import errno
+import os
+import signal
 import time
 from pathlib import Path
 
@@ -9,7 +12,7 @@ import pytest
 import torch
 
 from core.lifecycle import create_run, open_session, prepare_resume, train_run
-from core.runs import RunDir, RunError
+from core.runs import RunDir, RunError, RunStatus
 from core.session import SessionOptions
 from core.settings import RunSettings, SettingsError, new_run_path, plan_run
 
@@ -120,3 +123,82 @@ def test_plan_run_applies_the_overrides_to_the_preset() -> None:
     assert (plan.preset, plan.device, plan.processes) == ("cpu", CPU, 1)
     assert plan.model.channels == (8, 16) and plan.model.t_embed_dim == plan.model.y_embed_dim == 8
     assert (plan.train.steps, plan.train.batch_size, plan.train.lr) == (60, 16, 1e-3)
+
+
+def test_a_stop_signal_is_named_in_the_status_and_a_hang_up_checkpoints(
+    tmp_path: Path, data_root: Path
+) -> None:
+    """SIGHUP (the SSH connection dropped) stops like SIGTERM: a checkpoint, ``stopped``, and why."""
+    run, data = create_run(plan_run(TINY), tmp_path / "run", data_root=data_root)
+    session = open_session(run, CPU, data_root, QUIET, data=data)
+
+    def hang_up_at_12() -> bool:
+        if session.trainer.step == 12:
+            os.kill(os.getpid(), signal.SIGHUP)
+        return False
+
+    assert train_run(session, should_stop=hang_up_at_12) == "stopped"
+    status = run.status()
+    assert status is not None and (status.state, status.checkpoint_step) == ("stopped", status.step)
+    assert 12 <= status.step < 60 and status.reason == "asked to stop (SIGHUP)"
+    assert signal.getsignal(signal.SIGHUP) is signal.SIG_DFL  # the handler is put back
+
+
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        (MemoryError(), "out of memory (MemoryError)"),
+        (OSError(errno.ENOSPC, "No space left on device"), "disk full (OSError: [Errno 28] No space left"),
+        (RuntimeError("cuDNN error: something\nmore lines"), "RuntimeError: cuDNN error: something"),
+    ],
+)
+def test_an_exception_in_the_loop_ends_the_run_failed_with_its_reason_and_the_checkpoint_kept(
+    tmp_path: Path, data_root: Path, monkeypatch: pytest.MonkeyPatch, error: Exception, reason: str
+) -> None:
+    run, data = create_run(plan_run(TINY), tmp_path / "run", data_root=data_root)
+    session = open_session(run, CPU, data_root, QUIET, data=data)
+    original = session.checkpoint
+
+    def checkpoint_then_fail() -> None:
+        if session.trainer.step >= 20:
+            raise error
+        original()
+
+    monkeypatch.setattr(session, "checkpoint", checkpoint_then_fail)
+    assert train_run(session) == "failed"
+    status = run.status()
+    assert status is not None and status.state == "failed" and status.reason is not None
+    assert status.reason.startswith(reason) and "\n" not in status.reason
+    assert status.checkpoint_step == 10 and session.failure == status.reason
+    assert prepare_resume(run.path).state_path.is_file()  # a failed run resumes from step 10
+
+
+def test_a_starting_trainer_names_its_phases_in_the_status(
+    tmp_path: Path, data_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run, _ = create_run(plan_run(TINY), tmp_path / "run", data_root=data_root)
+    written: list[tuple[str, str | None]] = []
+    write = RunDir.write_status
+
+    def recording(self: RunDir, status: RunStatus) -> None:
+        written.append((status.state, status.phase))
+        write(self, status)
+
+    monkeypatch.setattr(RunDir, "write_status", recording)
+    train_run(open_session(run, CPU, data_root, QUIET))
+    phases = [phase for _, phase in written]
+    assert phases[:3] == ["loading data", "building the model", "first steps (the first record is at step 5)"]
+    assert all(state == "running" for state, _ in written[:3])
+    assert phases[3:] == [None] * (len(phases) - 3)  # from the first record on: training
+    assert written[-1] == ("finished", None)
+
+
+def test_a_trainer_that_fails_while_starting_says_why(
+    tmp_path: Path, data_root: Path, bars_data_root: Path
+) -> None:
+    run, _ = create_run(plan_run(TINY), tmp_path / "run", data_root=data_root)
+    with pytest.raises(RunError, match="differ"):
+        open_session(run, CPU, bars_data_root, QUIET)
+    status = run.status()
+    assert status is not None and status.state == "failed"
+    assert status.reason is not None and "training data differ" in status.reason

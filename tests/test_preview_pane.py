@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 from rich.segment import Segment
 from textual.app import App, ComposeResult
@@ -410,3 +411,25 @@ def test_the_mode_is_a_constructor_argument() -> None:
     assert PreviewPane(mode="sixel", id="preview", classes="pane").mode == "sixel"
     with pytest.raises(ValueError):
         PreviewPane(mode="retina")
+
+
+def test_a_trainers_preview_is_drawn_as_its_tiles_a_digit_a_column(tmp_path: Path) -> None:
+    """The figure's tiles, located by its text chunk, come back exactly, transposed: digit d's
+    sample s is at row s, column d (title, labels and margins left out)."""
+    from core.images import PAD, grid_figure, save_png, tiles_text
+    from tui.widgets.preview_pane import decode
+
+    rows, cols, size = 10, 4, 28
+    values = np.arange(rows * cols, dtype=np.float32).reshape(-1, 1, 1, 1) / (rows * cols)
+    images = torch.from_numpy(values).expand(-1, 1, size, size) * 2 - 1  # tile i is one grey
+    digits = [str(d) for d in range(rows)]
+    path = save_png(grid_figure([("w = 3", images)], digits), tmp_path / "step-000010.png",
+                    {"tiles": tiles_text(digits, cols)})  # fmt: skip
+    pixels = decode(path)
+    assert pixels.shape == (PAD + cols * (size + PAD), PAD + rows * (size + PAD))
+    for digit in range(rows):
+        for sample in range(cols):
+            y, x = PAD + sample * (size + PAD), PAD + digit * (size + PAD)
+            tile = pixels[y : y + size, x : x + size]
+            expected = round((values[digit * cols + sample, 0, 0, 0] * 2 - 1 + 1) / 2 * 255)
+            assert np.abs(tile.astype(int) - expected).max() <= 1

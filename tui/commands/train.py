@@ -13,7 +13,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from core import quick_eval
-from core.configs import LR_DECAYS, TIME_SAMPLINGS
+from core.configs import EVENTS_PER_RUN, LR_DECAYS, TIME_SAMPLINGS
 from core.data import DATASETS
 from core.presets import PRESETS
 from core.runs import RunDir, default_runs_folder
@@ -69,8 +69,19 @@ def train(
     run_dir: Path | None = typer.Option(None, help="The new run's folder, anywhere (instead of --name)."),
     runs: Path | None = typer.Option(None, help="Folder for new runs (default: $CFG_TUI_RUNS or ./runs)."),
     resume: Path | None = typer.Option(None, help="Continue this run from its last checkpoint."),
-    checkpoint_every: int = typer.Option(500, min=0, help="Steps between checkpoints (0 = only at the end)."),
-    preview_every: int = typer.Option(500, min=0, help="Steps between preview grids (0 = only at the end)."),
+    checkpoint_every: int | None = typer.Option(
+        None,
+        min=0,
+        help="Steps between checkpoints (0 = only at the end). Default: about "
+        f"{EVENTS_PER_RUN} per run, on logged steps.",
+        show_default=False,
+    ),
+    preview_every: int | None = typer.Option(
+        None,
+        min=0,
+        help=f"Steps between preview grids (0 = only at the end). Default: about {EVENTS_PER_RUN} per run.",
+        show_default=False,
+    ),
     log_every: int = typer.Option(10, min=1, help="Steps per metrics record."),
     eval_every: int | None = typer.Option(
         None,
@@ -159,10 +170,11 @@ def _torchrun(
     command = [
         *(sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}"),
         *("-m", "tui.cli", "train", "--resume", str(run_dir), "--device", device_type),
-        *(("--data-root", str(data_root)) if data_root else ()),
-        *("--checkpoint-every", str(options.checkpoint_every), "--preview-every", str(options.preview_every)),
+        *_given("--data-root", data_root),
+        *_given("--checkpoint-every", options.checkpoint_every),
+        *_given("--preview-every", options.preview_every),
         *("--log-every", str(options.log_every)),
-        *(("--eval-every", str(options.eval_every)) if options.eval_every is not None else ()),
+        *_given("--eval-every", options.eval_every),
     ]
     env = dict(os.environ)
     # torchrun would give each rank one thread (and say so); share the cores out instead.
@@ -182,6 +194,11 @@ def _torchrun(
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _given(option: str, value: object) -> tuple[str, ...]:
+    """``option value`` for a command line, or nothing when ``value`` is None (the default)."""
+    return () if value is None else (option, str(value))
 
 
 def _run(session: TrainingSession) -> None:

@@ -1,11 +1,12 @@
 """The newest preview grid of a run (or of several, side by side), beside the Train screen's loss chart.
 
 A trainer writes ``<run>/previews/step-NNNNNN.png`` now and then (``core.session``: a white figure
-with a title, row labels and 4 samples per digit). :meth:`PreviewPane.check` lists each run's
+with a title, row labels and 4 samples per digit, and a text chunk saying where its tiles are: the
+pane draws those tiles only, a digit a column). :meth:`PreviewPane.check` lists each run's
 previews folder and decodes the newest file only when it is new (keyed by path, mtime and size), so
 the screen may call it on its timer, three times a second; the pane has no timer of its own.
 
-A picture is drawn greyscale, whole (nothing cropped), shrunk by area averaging (never enlarged) to
+A picture is drawn greyscale, shrunk by area averaging (never enlarged) to
 fit its place: one column a pixel, one line two pixel rows, by :func:`tui.graphics.art_of` in the
 chosen mode (half-blocks, kitty's protocol or sixel), left-aligned under a title line. Several runs
 go side by side when each stays readable there, else stacked, else as many as do, with "+k more".
@@ -32,6 +33,7 @@ from textual.reactive import reactive
 from textual.strip import Strip
 from textual.widget import Widget
 
+from core.images import TILES_KEY, figure_tiles, mosaic
 from tui.art import GAP
 from tui.graphics import (
     TITLE_STYLE,
@@ -90,12 +92,23 @@ def newest_preview(folder: Path) -> PreviewFile | None:
 
 
 def decode(path: Path) -> np.ndarray:
-    """The PNG at ``path`` as uint8 ``(H, W)`` grey; PIL's errors (OSError and others) pass on."""
+    """The PNG at ``path`` as uint8 ``(H, W)`` grey; PIL's errors (OSError and others) pass on.
+
+    A trainer's preview (its tiles located by a ``tiles`` text chunk) is laid out for a terminal:
+    the digits across and the samples down, title, labels and margins left out (:func:`wide`)."""
     with Image.open(path) as image:
+        chunk = getattr(image, "text", {}).get(TILES_KEY)
         pixels = np.array(image.convert("L"))
     if pixels.ndim != 2 or 0 in pixels.shape:
         raise ValueError("empty image")
-    return pixels
+    return wide(*figure_tiles(pixels, chunk)) if chunk else pixels
+
+
+def wide(tiles: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    """Tiles ``(rows · cols, h, w)``, row-major, as one mosaic with rows and columns swapped: a
+    digit a row of samples becomes a digit a column, wider than tall as a terminal is."""
+    order = [r * cols + c for c in range(cols) for r in range(rows)]
+    return mosaic(tiles[order], cols=rows)
 
 
 def error_text(path: Path, error: Exception) -> str:

@@ -22,6 +22,7 @@ GAP = "  "
 
 STATE_STYLES = {
     "running": "bold green",
+    "starting": "bold green",
     "finished": "bold cyan",
     "stopped": "bold yellow",
     "failed": "bold red",
@@ -67,9 +68,21 @@ class StatLines:
 
 
 def run_stats(
-    run: RunDir, state: str, status: RunStatus | None, last: dict, batch_size: int | None
+    run: RunDir,
+    state: str,
+    status: RunStatus | None,
+    last: dict,
+    batch_size: int | None,
+    starting: str | None = None,
 ) -> StatLines:
-    """The followed run in three lines of items (they fit the right column at 80 columns)."""
+    """The followed run in three lines of items (they fit the right column at 80 columns).
+
+    Until its first record, a running run's progress line says what its trainer is doing: its
+    status's phase, or ``starting`` (what the app knows of a trainer it launched that has not
+    written its status yet)."""
+    phase = starting or (status.phase if status and state == "running" else None)
+    if starting:
+        state = "starting"
     step = status.step if status else int(last.get("step", 0))
     total = status.total_steps if status else None
     ips = last.get("images_per_sec")
@@ -84,8 +97,12 @@ def run_stats(
     reason = {"failed": status.reason if status else None, "dead": f"{gone_text(status)}; ctrl+r resumes"}
     if reason.get(state):
         first.append(Text(str(reason[state])))
-    progress = [Text(f"step {step}/{total or '?'}{percent}"), Text(f"{ips or 0:.0f} img/s")]
-    if state == "running":  # elsewhere it would only ever say "—"
+    progress = [Text(f"step {step}/{total or '?'}{percent}")]
+    if phase:
+        progress.append(Text(f"{phase}…", style="italic"))
+    else:
+        progress.append(Text(f"{ips or 0:.0f} img/s"))
+    if state == "running" and not phase:  # elsewhere it would only ever say "—"
         progress.append(Text(f"ETA {eta}"))
     where = [
         Text((status.device if status else None) or "?"),

@@ -29,6 +29,7 @@ from tests.layout import assert_no_overlaps, focus_problems
 from tests.test_app_snapshots import _finished_run
 from tui.app import CfgTuiApp
 from tui.defaults import LR_LABEL, TRAIN_PRESET
+from tui.screens.confirm import ConfirmScreen
 from tui.screens.train import TrainScreen
 from tui.settings import AppSettings
 from tui.widgets.loss_chart import LossChart, fitting
@@ -77,6 +78,17 @@ async def open_train(pilot: Pilot) -> TrainScreen:
     screen = pilot.app.screen
     assert isinstance(screen, TrainScreen)
     return screen
+
+
+async def confirm(pilot: Pilot, answer: str = "y") -> str:
+    """The question the confirmation dialog asks (it must be up), answered with ``answer``."""
+    await pilot.pause()
+    screen = pilot.app.screen
+    assert isinstance(screen, ConfirmScreen), f"no confirmation dialog but {screen}"
+    question = str(screen.query_one("#confirm-question", Label).render())
+    await pilot.press(answer)
+    await pilot.pause()
+    return question
 
 
 async def wait_for(pilot: Pilot, condition: Callable[[], bool], what: str, timeout: float = 120) -> None:
@@ -135,6 +147,7 @@ async def test_start_follow_and_stop_a_tiny_run(
         assert config.train.precision == precision
         assert ("× 2" in run.status().device) == (processes == 2)
         await pilot.press("ctrl+x")
+        assert (await confirm(pilot)).startswith(f"Stop {run.path.name} at step ")
         await wait_for(pilot, lambda: state_of(run) == "stopped", "status.json to say stopped", timeout=60)
         await wait_for(pilot, lambda: "stopped" in stats_text(screen), "the screen to say stopped", 10)
         assert run.model_path.is_file()  # a graceful stop checkpoints first
@@ -254,7 +267,7 @@ async def test_run_list_shows_states_and_acts_on_the_selected_run(
         await pilot.press("ctrl+o")
         assert opened == [RunDir(done).model_path] and "no checkpoint" in seen[-1][0]
         await pilot.press("ctrl+r")
-        await pilot.pause()
+        assert await confirm(pilot) == f"Resume {ghost.path.name} from the start (no checkpoint yet)?"
         assert launches == [["--resume", str(ghost.path), "--data-root", str(data_root)]]
         assert screen.followed is not None and screen.followed.path == ghost.path
 
@@ -430,5 +443,5 @@ async def test_resume_acts_on_the_run_in_the_banner_after_a_new_run_was_started(
         gone.wait()
         RunDir(b).write_status(dataclasses.replace(RunStatus.now("running", 10, 50), pid=gone.pid))
         await pilot.press("ctrl+r")
-        await pilot.pause()
+        assert (await confirm(pilot)).startswith("Resume b from ")
         assert launches[1][:2] == ["--resume", str(b)]

@@ -9,6 +9,7 @@ quality records to the quality chart) and ``status.json``.
 from __future__ import annotations
 
 import subprocess
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,9 +24,11 @@ from textual.message import Message
 from textual.widgets import DataTable, Header, Input, Select, Static
 from textual.worker import Worker
 
+from core.checkpoint import read_metadata
+from core.configs import auto_every
 from core.lifecycle import ask_to_stop, create_run, prepare_resume
 from core.presets import PRESETS
-from core.runs import MetricsTail, RunDir, RunError, find_runs, loss_records
+from core.runs import MetricsTail, RunDir, RunError, RunStatus, find_runs, loss_records
 from core.settings import (
     DEVICES,
     RunPlan,
@@ -41,9 +44,13 @@ from tui.defaults import LR_LABEL, TRAIN_PRESET
 from tui.launcher import launch_training
 from tui.parse import parse_int, parse_number, parse_whole
 from tui.screens.base import AppScreen
+from tui.screens.confirm import ConfirmScreen
+from tui.widgets.compare_chart import CompareChart
 from tui.widgets.footer import FittedFooter
 from tui.widgets.form import action_button, choose, field
 from tui.widgets.loss_chart import LossChart
+from tui.widgets.machine_panel import MachinePanel
+from tui.widgets.preview_pane import PreviewPane
 from tui.widgets.quality_chart import QualityChart
 from tui.widgets.run_list import RunList
 from tui.widgets.run_stats import IDLE_TEXT, run_stats
@@ -58,6 +65,13 @@ RUNS_SECONDS = 2.0
 PRECISIONS = ("preset", *TRAIN_PRECISIONS)
 """bf16 is autocast of the network (1.5-3x faster on GPUs and on CPUs with AVX512-BF16 or AMX);
 auto picks it where the device has it natively; preset keeps the preset's choice."""
+LOG_EVERY = 10
+"""The trainer's default steps per record: checkpoints and previews fall on these."""
+VIEWS = {"charts": "train-charts", "preview": "preview", "machine": "machine"}
+"""The views of the followed run (and their widgets' ids): all at once on a roomy screen, else one
+at a time (v shows the next)."""
+ROOMY = (140, 40)
+"""Columns and lines from which every view is shown at once."""
 T = TypeVar("T")
 
 
@@ -72,6 +86,36 @@ class RunCreated(Message):
 
     run: RunDir
     plan: RunPlan
+    intervals: list[str]
+
+
+def weights_text(run: RunDir, status: RunStatus | None, state: str) -> str:
+    """Which step's weights opening ``run`` in Sample gives, and, while it trains, that each
+    Generate loads its newest checkpoint."""
+    try:
+        step: str | int = read_metadata(run.model_path).get("step", "?")
+    except (OSError, ValueError):
+        step = "?"
+    text = f"{run.path.name}: the weights of step {step}"
+    if state == "running" and status is not None:
+        text += f"; it is at step {status.step}/{status.total_steps}: each Generate loads its newest weights"
+    return text
+
+
+def resume_question(run: RunDir, status: RunStatus | None) -> str:
+    """Resume ``run``? naming where from: its last checkpoint, or the start."""
+    step = status.checkpoint_step if status else None
+    total = f" (of {status.total_steps})" if status else ""
+    where = f"its checkpoint at step {step}{total}" if step is not None else "the start (no checkpoint yet)"
+    return f"Resume {run.path.name} from {where}?"
+
+
+def _metrics(run: RunDir) -> list[dict]:
+    """A run's records, or none if its metrics cannot be read now."""
+    try:
+        return run.metrics()
+    except (OSError, ValueError):
+        return []
 
 
 class TrainScreen(AppScreen):
@@ -85,14 +129,24 @@ class TrainScreen(AppScreen):
         ),
         Binding("ctrl+r", "resume", "Resume", tooltip="resume the selected run"),
         Binding("ctrl+o", "open_in_sample", "Open", tooltip="open the selected run in Sample"),
+        Binding("v", "next_view", "View", tooltip="next view (charts, preview, machine) when not all fit"),
+        Binding("t", "toggle_x", "Step/time", show=False, tooltip="comparison: against step or wall time"),
+        Binding("k", "toggle_kind", "Loss/FD", show=False, tooltip="comparison: loss or quality (FD)"),
     ]
     PALETTE = [
         ("Start training", "Launch a run with the form's settings (ctrl+g)", "start"),
         ("Stop training", "Checkpoint and stop the followed run (ctrl+x)", "stop"),
         ("Resume run", "Continue the selected run (ctrl+r)", "resume"),
         ("Open run in Sample", "Sample from the selected run (ctrl+o)", "open_in_sample"),
+        ("Next view", "Charts, the newest preview, the machine (v)", "next_view"),
+        ("Compare: step or time", "Plot the compared runs against step or wall time (t)", "toggle_x"),
+        ("Compare: loss or quality", "Plot the compared runs' loss or their FD (k)", "toggle_kind"),
+        ("Compare: clear", "Unmark every run marked for comparison", "clear_marks"),
     ]
-    HELP_KEYS = [Binding("enter", "", "follow the run under the cursor", key_display="enter (run list)")]
+    HELP_KEYS = [
+        Binding("enter", "", "follow the run under the cursor", key_display="enter (run list)"),
+        Binding("space", "", "mark the run to compare (2 or more)", key_display="space (run list)"),
+    ]
     # Wide enough for two charts side by side (each as wide as the single one at 80 columns).
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (140, "-wide")]
 
@@ -102,7 +156,11 @@ class TrainScreen(AppScreen):
         self._tail: MetricsTail | None = None
         self._last: dict = {}
         self._batch_size: int | None = None
-        self._launched: dict[Path, subprocess.Popen] = {}
+        self._launched: dict[Path, tuple[subprocess.Popen, float]] = {}
+        """Trainers this screen started, and when (for "starting Python" until they write a status)."""
+        self.view = "charts"
+        self.compared: list[Path] = []
+        self._watched_pid: int | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -111,9 +169,13 @@ class TrainScreen(AppScreen):
                 yield from self._form()
             with Vertical(id="train-right"):
                 yield Static(IDLE_TEXT, id="train-stats")
-                with Container(id="train-charts"):
-                    yield LossChart(id="loss-chart", classes="pane")
-                    yield QualityChart(id="quality-chart", classes="pane")
+                with Vertical(id="train-views"):
+                    yield MachinePanel(id="machine", classes="pane")
+                    with Container(id="train-charts"):
+                        yield LossChart(id="loss-chart", classes="pane")
+                        yield QualityChart(id="quality-chart", classes="pane")
+                        yield CompareChart(id="compare-chart", classes="pane")
+                    yield PreviewPane(self.settings.graphics, id="preview", classes="pane")
                 yield RunList(id="run-list", classes="pane")
         yield FittedFooter()
 
@@ -131,6 +193,8 @@ class TrainScreen(AppScreen):
         precisions = choose(PRECISIONS, "preset", "precision")
         yield field("precision", precisions)
         yield field("nproc", Input(id="nproc", placeholder="1", compact=True))
+        yield field("checkpoint", Input(id="checkpoint-every", compact=True)).add_class("gap")
+        yield field("preview", Input(id="preview-every", compact=True))
         yield field("run name", Input(id="run-name", compact=True)).add_class("gap")
         yield action_button("Start", "ctrl+g", "start", id="start")
         with VerticalScroll(id="preset-help-box") as box:
@@ -141,7 +205,9 @@ class TrainScreen(AppScreen):
         self.sub_title = "Train"
         self._show_preset_defaults()
         self.query_one("#loss-chart", LossChart).border_title = "loss (log)"
-        self.query_one("#run-list", RunList).border_title = "runs (enter follows)"
+        self.query_one("#run-list", RunList).border_title = "runs (enter follows, space compares)"
+        self.query_one("#preview", PreviewPane).border_title = "newest preview (w = 3, digits across)"
+        self._arrange()
         self._refresh_runs()
         self._follow_running()
         self.set_interval(FOLLOW_SECONDS, self._update_followed)
@@ -151,6 +217,7 @@ class TrainScreen(AppScreen):
 
     @on(Select.Changed, "#preset")
     @on(Select.Changed, "#device")
+    @on(Input.Changed, "#steps")
     def _preset_changed(self) -> None:
         self._show_preset_defaults()
 
@@ -167,11 +234,18 @@ class TrainScreen(AppScreen):
         """Placeholders say what an empty field means, so the form documents the preset."""
         preset = self.chosen_preset()
         train = PRESETS[preset].train
+        try:
+            steps = optional(self._value("steps"), lambda s: parse_whole("steps", s)) or train.steps
+        except ValueError:
+            steps = train.steps
+        every = f"every {auto_every(steps, LOG_EVERY)}"
         defaults = {
             "steps": train.steps,
             "batch-size": train.batch_size,
             "lr": f"{train.lr:g}",
             "eta": f"{train.eta:g}",
+            "checkpoint-every": every,
+            "preview-every": every,
             "run-name": f"time-{preset}",
         }
         for name, value in defaults.items():
@@ -205,6 +279,15 @@ class TrainScreen(AppScreen):
         plan = plan_run(self.form_settings())
         return plan, new_run_path(self.settings.runs_folder, plan.preset, self._value("run-name"))
 
+    def interval_args(self) -> list[str]:
+        """``--checkpoint-every N --preview-every N`` as given (empty fields: the trainer's default,
+        the placeholder's value); ValueError naming a field that is not a whole number ≥ 0."""
+        args = []
+        for name, option in (("checkpoint", "checkpoint-every"), ("preview", "preview-every")):
+            if self._value(option).strip():
+                args += [f"--{option}", str(parse_int(name, self._value(option), 0))]
+        return args
+
     def _data_root_args(self) -> list[str]:
         data_root = self.settings.data_root
         return ["--data-root", str(data_root)] if data_root else []
@@ -219,25 +302,25 @@ class TrainScreen(AppScreen):
     def action_start(self) -> None:
         """Check the form here (a bad field is one notification, nothing made), then create the run
         in a worker (it reads the training data) and launch its trainer."""
-        planned = self.checked(self.form_plan, "Start")
+        planned = self.checked(lambda: (*self.form_plan(), self.interval_args()), "Start")
         if planned is None:
             return
-        plan, path = planned
+        plan, path, intervals = planned
         self.query_one("#train-stats", Static).update(
             Text.assemble((path.name, "bold"), "  preparing: reading the training data…")
         )
-        self._create(plan, path)
+        self._create(plan, path, intervals)
 
     @work(thread=True, exclusive=True, group="create", name="Start", exit_on_error=False)
-    def _create(self, plan: RunPlan, path: Path) -> None:
+    def _create(self, plan: RunPlan, path: Path, intervals: list[str]) -> None:
         run, _ = create_run(
             plan, path, data_root=self.settings.data_root, command=["cfg-tui", "(Train form)"]
         )
-        self.post_message(RunCreated(run, plan))
+        self.post_message(RunCreated(run, plan, intervals))
 
     def on_run_created(self, message: RunCreated) -> None:
         plan, run = message.plan, message.run
-        args = ["--resume", str(run.path), "--device", plan.device.type]
+        args = ["--resume", str(run.path), "--device", plan.device.type, *message.intervals]
         args += ["--nproc", str(plan.processes)] if plan.processes > 1 else []
         if self._launch(args + self._data_root_args(), run.path):
             self.notify(f"started {run.path.name}", title="Start")
@@ -247,16 +330,30 @@ class TrainScreen(AppScreen):
             self._show_stats()
 
     def action_stop(self) -> None:
-        """Graceful stop of the followed run: SIGINT, so it checkpoints before it exits."""
-        if self.followed is None:
+        """Graceful stop of the followed run (SIGINT: it checkpoints first), once confirmed."""
+        run = self.followed
+        if run is None:
             self.notify("no run is followed; select one in the list and press enter", severity="warning")
-        elif ask_to_stop(self.followed):
-            self.notify(f"stopping {self.followed.path.name} (it checkpoints first)", title="Stop")
+            return
+        if self._liveness(run) != "running":
+            self.notify(f"{run.path.name} is not running", severity="warning")
+            return
+        step = self._status_of(run)
+        question = (
+            f"Stop {run.path.name}{f' at step {step.step}' if step else ''}? It writes a checkpoint "
+            "first; ctrl+r resumes it from there."
+        )
+        self.app.push_screen(ConfirmScreen("Stop", question, "stop"), lambda yes: yes and self._stop(run))
+
+    def _stop(self, run: RunDir) -> None:
+        if ask_to_stop(run):
+            self.notify(f"stopping {run.path.name} (it checkpoints first)", title="Stop")
         else:
-            self.notify(f"{self.followed.path.name} is not running", severity="warning")
+            self.notify(f"{run.path.name} is not running", severity="warning")
 
     def action_resume(self) -> None:
-        """Continue the selected run from its last checkpoint, if ``cfg-tui train --resume`` would."""
+        """Continue the selected run from its last checkpoint, if ``cfg-tui train --resume`` would,
+        once confirmed."""
         run = self._selected_run()
         if run is None:
             return
@@ -265,11 +362,17 @@ class TrainScreen(AppScreen):
         except ValueError as e:
             self.notify(str(e), title="Resume", severity="warning")
             return
+        question = resume_question(run, self._status_of(run))
+        self.app.push_screen(
+            ConfirmScreen("Resume", question, "resume"), lambda yes: yes and self._resume(run)
+        )
+
+    def _resume(self, run: RunDir) -> None:
         if self._launch(["--resume", str(run.path), *self._data_root_args()], run.path):
             self.notify(f"resuming {run.path.name}", title="Resume")
 
     def action_open_in_sample(self) -> None:
-        """Hand the selected run's weights to the Sample screen."""
+        """Hand the selected run's weights to the Sample screen, saying which step they are of."""
         run = self._selected_run()
         if run is None:
             return
@@ -277,17 +380,75 @@ class TrainScreen(AppScreen):
             self.notify(f"{run.path.name} has no checkpoint yet", severity="warning")
             return
         self.cfg_app.open_in_sample(run.model_path)
+        self.notify(weights_text(run, self._status_of(run), self._liveness(run)), title="Open in Sample")
+
+    def action_next_view(self) -> None:
+        names = list(VIEWS)
+        self.view = names[(names.index(self.view) + 1) % len(names)]
+        self._arrange()
+
+    def action_toggle_x(self) -> None:
+        axis = self.query_one(CompareChart).toggle_x()
+        self.notify(f"comparison against {'wall time' if axis == 'time' else 'step'}", title="Compare")
+
+    def action_toggle_kind(self) -> None:
+        kind = self.query_one(CompareChart).toggle_kind()
+        self.notify(f"comparing {'quality (FD)' if kind == 'quality' else 'loss'}", title="Compare")
+
+    def action_clear_marks(self) -> None:
+        self.query_one(RunList).clear_marks()
+
+    # --- the views ------------------------------------------------------------------------------
+
+    def on_resize(self) -> None:
+        self._arrange()
+
+    def _arrange(self) -> None:
+        """Every view on a roomy screen; else the chosen one (v), its title saying so. While runs
+        are compared, their chart replaces the followed run's two."""
+        roomy = self.size.width >= ROOMY[0] and self.size.height >= ROOMY[1]
+        self.set_class(roomy, "-roomy")
+        for name, id in VIEWS.items():
+            self.query_one(f"#{id}").display = roomy or name == self.view
+        comparing = len(self.compared) >= 2
+        self.query_one(CompareChart).display = comparing
+        self.query_one(LossChart).display = self.query_one(QualityChart).display = not comparing
+        hint = "" if roomy else " · v: next view"
+        self.query_one(MachinePanel).border_title = f"machine{hint}"
+        compare = f"{len(self.compared)} runs (t: step/time, k: loss/FD){hint}"
+        self.query_one(CompareChart).border_title = compare
+        self.query_one(LossChart).border_title = f"loss (log){hint}"
+        preview = "newest previews" if comparing else "newest preview (w = 3, digits across)"
+        self.query_one(PreviewPane).border_title = preview + hint
+
+    @on(RunList.MarksChanged)
+    def _marks_changed(self, event: RunList.MarksChanged) -> None:
+        self.compared = event.paths
+        self._show_compared()
+        self._arrange()
+        if len(self.compared) == 1:
+            self.notify("mark one more run (space) to compare", title="Compare")
+
+    def _show_compared(self) -> None:
+        """The compared runs' curves and previews, or the followed run's previews."""
+        preview = self.query_one(PreviewPane)
+        if len(self.compared) < 2:
+            preview.show_runs([self.followed.path] if self.followed else [])
+            return
+        runs = [RunDir(path) for path in self.compared]
+        self.query_one(CompareChart).set_runs([(run.path.name, _metrics(run)) for run in runs])
+        preview.show_runs(self.compared)
 
     # --- launching and following ----------------------------------------------------------------
 
     def _launch(self, args: list[str], path: Path) -> bool:
         """Start the detached trainer for ``path`` and follow it; False (and a notification) if not."""
         starting = self._launched.get(path)
-        if starting is not None and starting.poll() is None:
+        if starting is not None and starting[0].poll() is None:
             self.notify(f"{path.name} is already starting", severity="warning")
             return False
         try:
-            self._launched[path] = launch_training(args, path)
+            self._launched[path] = launch_training(args, path), time.time()
         except OSError as e:
             self.notify(f"could not start training: {e}", severity="error")
             return False
@@ -302,6 +463,8 @@ class TrainScreen(AppScreen):
         self.query_one("#loss-chart", LossChart).border_subtitle = run.path.name
         self.query_one("#quality-chart", QualityChart).clear()
         self.query_one("#run-list", RunList).follow(run.path)
+        if len(self.compared) < 2:
+            self.query_one(PreviewPane).show_runs([run.path])
         self._update_followed()
 
     def _follow_running(self) -> None:
@@ -312,8 +475,10 @@ class TrainScreen(AppScreen):
                 return
 
     def _update_followed(self) -> None:
-        """One timer tick: new metrics into the chart, status into the stats, an early exit noticed."""
+        """One timer tick: new metrics into the chart, status into the stats, a new preview drawn,
+        an early exit noticed."""
         self._check_launched()
+        self.query_one(PreviewPane).check()
         if self.followed is None or self._tail is None:
             return
         records = self._tail.read_new()
@@ -331,6 +496,7 @@ class TrainScreen(AppScreen):
         stats, run = self.query_one("#train-stats", Static), self.followed
         if run is None:
             stats.update(IDLE_TEXT)
+            self._watch(None)
             return
         try:
             if self._batch_size is None:
@@ -338,7 +504,27 @@ class TrainScreen(AppScreen):
             status = run.status()
         except RunError:
             return  # caught between writes of another writer; the next tick reads it
-        stats.update(run_stats(run, self._liveness(run), status, self._last, self._batch_size))
+        state, starting = self._liveness(run), self._starting(run, status)
+        stats.update(run_stats(run, state, status, self._last, self._batch_size, starting))
+        launched = self._launched.get(run.path)
+        running = status is not None and state == "running" and status.on_this_host
+        self._watch(launched[0].pid if launched and starting else status.pid if running else None)
+
+    def _starting(self, run: RunDir, status: RunStatus | None) -> str | None:
+        """``starting Python (pid, seconds)`` for a trainer this screen launched that has not yet
+        written a status (its own, or its rank 0's under torchrun); else None."""
+        launched = self._launched.get(run.path)
+        if launched is None or launched[0].poll() is not None:
+            return None
+        process, at = launched
+        if status is not None and status.updated >= at:
+            return None
+        return f"starting Python and torch (pid {process.pid}, {time.time() - at:.0f} s)"
+
+    def _watch(self, pid: int | None) -> None:
+        if pid != self._watched_pid:
+            self._watched_pid = pid
+            self.query_one(MachinePanel).watch_pid(pid)
 
     @staticmethod
     def _liveness(run: RunDir) -> str:
@@ -347,9 +533,16 @@ class TrainScreen(AppScreen):
         except RunError:
             return "unreadable"
 
+    @staticmethod
+    def _status_of(run: RunDir) -> RunStatus | None:
+        try:
+            return run.status()
+        except RunError:
+            return None
+
     def _check_launched(self) -> None:
         """A trainer this app launched exited: say why if it failed (polling also reaps the child)."""
-        for path, process in list(self._launched.items()):
+        for path, (process, _) in list(self._launched.items()):
             code = process.poll()
             if code is None:
                 continue
@@ -363,6 +556,8 @@ class TrainScreen(AppScreen):
 
     def _refresh_runs(self) -> None:
         self.query_one("#run-list", RunList).refresh_runs(self.settings.runs_folder)
+        if len(self.compared) >= 2:
+            self._show_compared()
 
     @on(DataTable.RowSelected, "#run-list")
     def _row_selected(self, event: DataTable.RowSelected) -> None:

@@ -89,7 +89,7 @@ class Canvas:
 def step_ruler(columns: int, first: int, last: int) -> str:
     """First step on the left, last on the right; only the last one when the plot is narrow."""
     left, right = format_step(first), f"step {format_step(last)}"
-    if len(left) + len(right) + 1 > columns:
+    if first == last or len(left) + len(right) + 1 > columns:
         return format_step(last).rjust(columns)[:columns]
     return left + right.rjust(columns - len(left))
 
@@ -159,10 +159,11 @@ class LossChart(Widget):
         return self.render_text(width, height)
 
     def render_text(self, width: int, height: int) -> Text:
-        """The chart in ``width`` x ``height`` cells; too small for a plot, one line of text."""
-        if len(self.points) >= 2 and width >= Y_LABEL_WIDTH + 4 and height >= 2:
+        """The chart in ``width`` x ``height`` cells (one logged value is a dot); too small for a
+        plot, one line of text."""
+        if self.points and width >= Y_LABEL_WIDTH + 4 and height >= 2:
             return self._draw(width, height)
-        if len(self.points) < 2:
+        if not self.points:
             line = Text("waiting for loss values…", style=self._style("axis"))
         else:
             line = Text(f"loss {format_loss(self.points[-1][1])}", style=self._style("line"))
@@ -189,7 +190,7 @@ class LossChart(Widget):
         for step, value in zip(steps, logs, strict=True):
             canvas.dot(px(step), py(value), bright=False)
         plot_line(canvas, [px(s) for s in steps], [py(v) for v in smoothed])
-        return self._frame(canvas, 10**y0, 10**y1, x0, x1)
+        return self._frame(canvas, 10**y0, 10**y1, steps[0], steps[-1])
 
     def _style(self, name: str) -> Style:
         return self.get_component_rich_style(f"loss-chart--{name}")

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from rich.cells import cell_len
+from rich.text import Text
 from textual import events
+from textual.binding import Binding
+from textual.message import Message
 from textual.widgets import DataTable
 
 from core.runs import RunDir, find_runs
@@ -15,6 +19,8 @@ COLUMNS = RunRow.COLUMNS[:4]
 """Name, liveness, step/total and last loss: what fits beside the chart at 80 columns."""
 FEWEST_COLUMNS = 2
 """Name and state are always shown; a table narrower than them scrolls sideways."""
+MARK = "✓"
+"""The row label of a run marked for comparison."""
 
 
 def run_row(run: RunDir) -> tuple[str, ...]:
@@ -36,10 +42,20 @@ def columns_that_fit(rows: list[tuple[str, ...]], room: int, padding: int) -> in
 
 class RunList(DataTable):
     """A DataTable keyed by run path, refreshed in place. The cursor sits on the followed run unless
-    the user moves it (keys or a click): then the actions target the run under it (:meth:`target`)."""
+    the user moves it (keys or a click): then the actions target the run under it (:meth:`target`).
+    Space marks runs to compare (a ✓ beside them)."""
+
+    BINDINGS = [Binding("space", "mark", "Compare", tooltip="mark or unmark the run to compare it")]
+
+    @dataclass
+    class MarksChanged(Message):
+        """The runs marked for comparison, in the list's order."""
+
+        paths: list[Path]
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes, cursor_type="row", zebra_stripes=True)
+        self.marked: list[Path] = []
         self._paths: list[str] = []
         self._rows: list[tuple[str, ...]] = []
         self._shown = len(COLUMNS)
@@ -87,6 +103,25 @@ class RunList(DataTable):
     def on_click(self, event: events.Click) -> None:
         self._moved()
 
+    def action_mark(self) -> None:
+        """Mark the run under the cursor for comparison, or unmark it."""
+        path = self.selected_path()
+        if path is None:
+            return
+        self.marked = [p for p in self.marked if p != path] if path in self.marked else [*self.marked, path]
+        self._rebuild()
+        self.post_message(self.MarksChanged(self.marked_paths()))
+
+    def clear_marks(self) -> None:
+        if self.marked:
+            self.marked = []
+            self._rebuild()
+            self.post_message(self.MarksChanged([]))
+
+    def marked_paths(self) -> list[Path]:
+        """The marked runs still listed, in the list's order (newest first)."""
+        return [Path(p) for p in self._paths if Path(p) in self.marked]
+
     def on_mount(self) -> None:
         self._rebuild()
 
@@ -121,7 +156,8 @@ class RunList(DataTable):
         for column in COLUMNS[: self._shown]:
             self.add_column(column, key=column)
         for path, row in zip(self._paths, self._rows, strict=True):
-            self.add_row(*row[: self._shown], key=path)
+            label = Text(MARK, style="bold") if Path(path) in self.marked else None
+            self.add_row(*row[: self._shown], key=path, label=label)
         keep = selected if self.user_moved or self.followed is None else self.followed
         if keep is not None and str(keep) in self._paths:
             self.move_cursor(row=self._paths.index(str(keep)))

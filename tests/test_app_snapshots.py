@@ -8,9 +8,15 @@ and look at the new SVGs before committing them.
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
+from PIL import Image, ImageDraw, ImageFont
 
 import tui.screens.sample as sample_screen
+import tui.widgets.machine_panel as machine_panel
+from core.images import grid_figure, save_png, tiles_text
+from core.machine import GpuReading, HostReading, MachineProbe, MachineReading
 from core.runs import RunDir, RunStatus
 from tests.conftest import generate, run_config
 from tui.app import CfgTuiApp
@@ -22,10 +28,22 @@ IDS = ["60x20", "80x24", "200x60"]
 sizes = pytest.mark.parametrize("size", SIZES, ids=IDS)
 
 
+GIB = 2**30
+
+
+class FixedMachine(MachineProbe):
+    """One made-up H200 and host: the machine panel's figures fixed for the screenshots."""
+
+    def read(self, pid: int | None) -> MachineReading:
+        gpu = GpuReading(0, "NVIDIA H200", 87, int(41.2 * GIB), int(139.8 * GIB), 71, 312, 700)
+        return MachineReading([gpu], None, HostReading(35.0, 16, 4.1, 12 * GIB, int(125.8 * GIB)), None)
+
+
 @pytest.fixture
 def app(small_checkpoint: Path, monkeypatch: pytest.MonkeyPatch) -> CfgTuiApp:
     """The app on a tiny model and an empty runs folder, at relative paths."""
     monkeypatch.setattr(sample_screen, "format_duration", lambda seconds: "1s")  # the status's "in 1s"
+    monkeypatch.setattr(machine_panel, "MachineProbe", FixedMachine)
     return CfgTuiApp(AppSettings(runs_folder=Path("runs"), checkpoint=small_checkpoint))
 
 
@@ -135,6 +153,22 @@ def _finished_run(folder: Path) -> None:
         "elapsed": 150.0,
     }
     run.write_status(RunStatus.from_dict(status))
+    _preview(run, 500)
+
+
+def _preview(run: RunDir, step: int) -> None:
+    """A preview as a trainer writes it, of digits drawn in Pillow's font (the same on every machine)."""
+    font = ImageFont.load_default(size=22)
+    tiles = []
+    for digit in range(10):
+        for sample in range(4):
+            tile = Image.new("L", (28, 28))
+            ImageDraw.Draw(tile).text((14 + sample - 2, 14), str(digit), fill=255, font=font, anchor="mm")
+            tiles.append(np.asarray(tile))
+    images = torch.from_numpy(np.stack(tiles)[:, None] / 127.5 - 1)
+    digits = [str(d) for d in range(10)]
+    figure = grid_figure([("w = 3.0", images)], digits)
+    save_png(figure, run.previews / f"step-{step:06d}.png", {"tiles": tiles_text(digits, 4)})
 
 
 @sizes

@@ -45,7 +45,8 @@ class RunList(DataTable):
     the user moves it (keys or a click): then the actions target the run under it (:meth:`target`).
     Space marks runs to compare (a ✓ beside them)."""
 
-    BINDINGS = [Binding("space", "mark", "Compare", tooltip="mark or unmark the run to compare it")]
+    # Not in the footer: the list's title says it (the footer's room goes to the screen's keys).
+    BINDINGS = [Binding("space", "mark", "Compare", show=False, tooltip="mark or unmark the run to compare")]
 
     @dataclass
     class MarksChanged(Message):

@@ -33,6 +33,8 @@ from tui.screens.confirm import ConfirmScreen
 from tui.screens.train import TrainScreen
 from tui.settings import AppSettings
 from tui.widgets.loss_chart import LossChart, fitting
+from tui.widgets.machine_panel import MachinePanel
+from tui.widgets.preview_pane import PreviewPane
 from tui.widgets.quality_chart import TITLES, QualityChart, QualityPoint, summaries
 from tui.widgets.run_list import COLUMNS, RunList, columns_that_fit
 from tui.widgets.run_stats import run_stats
@@ -135,17 +137,28 @@ async def test_start_follow_and_stop_a_tiny_run(
         screen = await open_train(pilot)
         screen.query_one("#nproc", Input).value = str(processes)
         screen.query_one("#precision", Select).value = precision
+        screen.query_one("#preview-every", Input).value = "10"
         run = await start_long_run(pilot, screen, runs)
         assert screen.followed is not None and screen.followed.path == run.path
-        chart = screen.query_one(LossChart)
+        # Until the trainer writes its status, the banner says it is starting, and which process.
+        assert f"starting Python and torch (pid {launched[0].pid}" in stats_text(screen)
+        chart, preview = screen.query_one(LossChart), screen.query_one(PreviewPane)
         await wait_for(pilot, lambda: len(chart.points) >= 2, "two loss values in the chart")
-        assert "running" in stats_text(screen)
+        assert "running" in stats_text(screen) and "starting" not in stats_text(screen)
+        await wait_for(pilot, lambda: preview.steps[0] is not None, "the first preview in the pane")
+        assert preview.steps[0] % 10 == 0 and (run.previews / f"step-{preview.steps[0]:06d}.png").is_file()
+        machine = screen.query_one(MachinePanel)
+        assert machine.followed_pid == launched[0].pid  # the trainer (torchrun's ranks are its children)
         config = run.config()
         assert config.train.batch_size == 16 and config.train.steps == int(LONG_RUN)
         assert config.data.root == str(data_root) and config.preset == "cpu"
         assert config.processes == processes and run.status().device.startswith("cpu")
         assert config.train.precision == precision
         assert ("× 2" in run.status().device) == (processes == 2)
+        await pilot.press("ctrl+x")
+        assert (await confirm(pilot, "n")).startswith(f"Stop {run.path.name} at step ")
+        await pilot.pause(1)
+        assert state_of(run) == "running"  # "n" cancels
         await pilot.press("ctrl+x")
         assert (await confirm(pilot)).startswith(f"Stop {run.path.name} at step ")
         await wait_for(pilot, lambda: state_of(run) == "stopped", "status.json to say stopped", timeout=60)

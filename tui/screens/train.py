@@ -160,7 +160,6 @@ class TrainScreen(AppScreen):
         """Trainers this screen started, and when (for "starting Python" until they write a status)."""
         self.view = "charts"
         self.compared: list[Path] = []
-        self._watched_pid: int | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -496,7 +495,7 @@ class TrainScreen(AppScreen):
         stats, run = self.query_one("#train-stats", Static), self.followed
         if run is None:
             stats.update(IDLE_TEXT)
-            self._watch(None)
+            self.query_one(MachinePanel).watch_pid(None)
             return
         try:
             if self._batch_size is None:
@@ -508,7 +507,10 @@ class TrainScreen(AppScreen):
         stats.update(run_stats(run, state, status, self._last, self._batch_size, starting))
         launched = self._launched.get(run.path)
         running = status is not None and state == "running" and status.on_this_host
-        self._watch(launched[0].pid if launched and starting else status.pid if running else None)
+        # The process this screen launched, while it lives: under torchrun it is the parent of every rank.
+        ours = launched is not None and launched[0].poll() is None
+        pid = launched[0].pid if ours else status.pid if running else None
+        self.query_one(MachinePanel).watch_pid(pid)
 
     def _starting(self, run: RunDir, status: RunStatus | None) -> str | None:
         """``starting Python (pid, seconds)`` for a trainer this screen launched that has not yet
@@ -520,11 +522,6 @@ class TrainScreen(AppScreen):
         if status is not None and status.updated >= at:
             return None
         return f"starting Python and torch (pid {process.pid}, {time.time() - at:.0f} s)"
-
-    def _watch(self, pid: int | None) -> None:
-        if pid != self._watched_pid:
-            self._watched_pid = pid
-            self.query_one(MachinePanel).watch_pid(pid)
 
     @staticmethod
     def _liveness(run: RunDir) -> str:

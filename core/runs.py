@@ -203,7 +203,9 @@ class RunDir:
                 name = signal.Signals(-returncode).name
             except ValueError:
                 name = "a signal"
-            return f"killed by {name} (signal {-returncode}); {saved_text(status)}"
+            # SIGKILL is kill -9 or the kernel's out-of-memory killer: the process cannot tell which.
+            oom = " (kill -9, or the kernel when memory ran out)" if -returncode == signal.SIGKILL else ""
+            return f"killed by {name} (signal {-returncode}){oom}; {saved_text(status)}"
         if status is not None and status.state == "failed" and status.reason:
             return status.reason
         return self.last_log_line() or f"cfg-tui train exited with code {returncode}; {saved_text(status)}"

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -30,8 +32,9 @@ from tests.test_app_snapshots import _finished_run
 from tui.app import CfgTuiApp
 from tui.defaults import LR_LABEL, TRAIN_PRESET
 from tui.screens.confirm import ConfirmScreen
-from tui.screens.train import TrainScreen
+from tui.screens.train import VIEWS, TrainScreen, resume_question, weights_text
 from tui.settings import AppSettings
+from tui.widgets.compare_chart import CompareChart
 from tui.widgets.loss_chart import LossChart, fitting
 from tui.widgets.machine_panel import MachinePanel
 from tui.widgets.preview_pane import PreviewPane
@@ -458,3 +461,91 @@ async def test_resume_acts_on_the_run_in_the_banner_after_a_new_run_was_started(
         await pilot.press("ctrl+r")
         assert (await confirm(pilot)).startswith("Resume b from ")
         assert launches[1][:2] == ["--resume", str(b)]
+
+
+def _two_finished_runs(runs: Path) -> tuple[Path, Path]:
+    """demo-run and other-run (the same, its loss a third lower), both with a preview."""
+    _finished_run(runs)
+    other = runs / "other-run"
+    shutil.copytree(runs / "demo-run", other)
+    records = RunDir(other).metrics()
+    lines = [json.dumps(r | ({"loss": r["loss"] * 2 / 3} if "loss" in r else {})) for r in records]
+    (other / "metrics.jsonl").write_text("\n".join(lines) + "\n")
+    return runs / "demo-run", other
+
+
+@pytest.mark.asyncio
+async def test_marking_two_runs_overlays_their_curves_and_shows_their_previews(tmp_path: Path) -> None:
+    demo, other = _two_finished_runs(tmp_path / "runs")
+    app = CfgTuiApp(AppSettings(runs_folder=tmp_path / "runs"))
+    async with app.run_test(size=(200, 60)) as pilot:
+        screen = await open_train(pilot)
+        table, chart = screen.query_one(RunList), screen.query_one(CompareChart)
+        assert not chart.display and screen.query_one(LossChart).display
+        table.focus()
+        await pilot.press("space")  # the first run: one is not a comparison yet
+        assert len(screen.compared) == 1 and not chart.display
+        await pilot.press("down", "space")
+        await pilot.pause()
+        assert set(screen.compared) == {demo, other} and chart.display
+        assert not screen.query_one(LossChart).display and not screen.query_one(QualityChart).display
+        series = chart.series()
+        assert len(series) == 2 and all(len(points) == 50 for points in series)
+        assert [y for _, y in series[0]] != [y for _, y in series[1]]
+        plain = chart.render_text(*chart.content_size).plain
+        assert "demo-run" in plain and "other-run" in plain  # the legend names both
+        preview = screen.query_one(PreviewPane)
+        assert set(preview.runs) == {demo, other} and preview.steps == [500, 500]
+        await pilot.press("t")
+        assert chart.x_axis == "time" and "time" in chart.render_text(*chart.content_size).plain
+        await pilot.press("space")  # unmark one: back to the followed run's charts
+        await pilot.pause()
+        assert len(screen.compared) == 1 and not chart.display and screen.query_one(LossChart).display
+
+
+@pytest.mark.asyncio
+async def test_on_a_small_screen_v_shows_one_view_after_another(tmp_path: Path) -> None:
+    _finished_run(tmp_path / "runs")
+    app = CfgTuiApp(AppSettings(runs_folder=tmp_path / "runs"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_train(pilot)
+        screen.query_one(RunList).focus()
+        await pilot.press("enter")
+        await pilot.pause()
+        shown = []
+        for _ in range(4):
+            views = {name: screen.query_one(f"#{id}").display for name, id in VIEWS.items()}
+            assert sum(views.values()) == 1, views  # one view at a time
+            shown.append(next(name for name, on in views.items() if on))
+            await pilot.press("v")
+            await pilot.pause()
+        assert shown == ["charts", "preview", "machine", "charts"]
+        assert "v: next view" in str(screen.query_one(LossChart).border_title)
+        await pilot.resize_terminal(200, 60)
+        await pilot.pause()
+        assert all(screen.query_one(f"#{id}").display for id in VIEWS.values())  # roomy: all at once
+        assert "v: next" not in str(screen.query_one(LossChart).border_title)
+
+
+def test_a_starting_run_says_what_it_does_instead_of_its_speed(tmp_path: Path) -> None:
+    run = RunDir.create(tmp_path / "run", run_config(steps=50, batch_size=16))
+    status = RunStatus.now("running", 0, 50, phase="loading data")
+    text = str(run_stats(run, "running", status, {}, 16))
+    assert "step 0/50 (0%)  loading data…" in text and "img/s" not in text and "ETA" not in text
+    launched = str(run_stats(run, "new", None, {}, 16, starting="starting Python and torch (pid 7, 3 s)"))
+    assert launched.startswith("run  starting\n") and "starting Python and torch (pid 7, 3 s)…" in launched
+    trained = str(run_stats(run, "running", RunStatus.now("running", 20, 50), {"images_per_sec": 80.0}, 16))
+    assert "80 img/s" in trained and "ETA" in trained
+
+
+def test_the_questions_name_the_run_and_where_it_resumes_from(tmp_path: Path) -> None:
+    run = RunDir.create(tmp_path / "b", run_config(steps=50, batch_size=16))
+    status = dataclasses.replace(RunStatus.now("stopped", 30, 50), checkpoint_step=30)
+    assert resume_question(run, status) == "Resume b from its checkpoint at step 30 (of 50)?"
+    assert resume_question(run, None) == "Resume b from the start (no checkpoint yet)?"
+    save_checkpoint(run.model_path, new_model(SMALL, 0), {"step": "30"})
+    running = RunStatus.now("running", 47, 50)
+    assert weights_text(run, running, "running") == (
+        "b: the weights of step 30; it is at step 47/50: each Generate loads its newest weights"
+    )
+    assert weights_text(run, status, "stopped") == "b: the weights of step 30"

@@ -139,7 +139,9 @@ def test_a_trainer_killed_by_a_signal_is_reported_with_the_signal_and_its_checkp
     run = RunDir.create(tmp_path / "r", run_config(steps=30))
     run.write_status(dataclasses.replace(RunStatus.now("running", 10, 30), checkpoint_step=5))
     run.log_path.write_text("step 10/30 loss 1.3693 48 img/s\n")
-    assert run.end_reason(-signal.SIGKILL) == "killed by SIGKILL (signal 9); last checkpoint at step 5"
+    assert run.end_reason(-signal.SIGKILL) == (
+        "killed by SIGKILL (signal 9) (kill -9, or the kernel when memory ran out); last checkpoint at step 5"
+    )
     assert run.end_reason(-signal.SIGTERM).startswith("killed by SIGTERM (signal 15)")
     assert gone_text(run.status()) == "process gone (killed or crashed), last checkpoint at step 5"
     run.write_status(dataclasses.replace(RunStatus.now("failed", 10, 30), reason="out of memory"))

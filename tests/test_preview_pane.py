@@ -22,6 +22,7 @@ from textual.geometry import Region
 
 import tui.graphics as graphics
 import tui.widgets.preview_pane as preview_pane
+from core.images import PAD
 from tests.test_graphics import CELL, decode_sixel, percent
 from tui.art import UPPER_HALF
 from tui.widgets.preview_pane import IDLE, NO_PREVIEW, UNREADABLE, PreviewPane, fitted, newest_preview
@@ -417,7 +418,7 @@ def test_a_trainers_preview_is_drawn_as_its_tiles_a_digit_a_column(tmp_path: Pat
     """The figure's tiles, located by its text chunk, come back exactly, transposed: digit d's
     sample s is at row s, column d (title, labels and margins left out)."""
     from core.images import PAD, grid_figure, save_png, tiles_text
-    from tui.widgets.preview_pane import decode
+    from tui.widgets.preview_pane import Tiles, decode
 
     rows, cols, size = 10, 4, 28
     values = np.arange(rows * cols, dtype=np.float32).reshape(-1, 1, 1, 1) / (rows * cols)
@@ -425,7 +426,11 @@ def test_a_trainers_preview_is_drawn_as_its_tiles_a_digit_a_column(tmp_path: Pat
     digits = [str(d) for d in range(rows)]
     path = save_png(grid_figure([("w = 3", images)], digits), tmp_path / "step-000010.png",
                     {"tiles": tiles_text(digits, cols)})  # fmt: skip
-    pixels = decode(path)
+    tiles = decode(path)
+    assert isinstance(tiles, Tiles) and (tiles.digits, tiles.samples) == (rows, cols)
+    # Room for everything at full size: all digits across, every sample down.
+    assert tiles.layout(400, 200) == (10, 4)
+    pixels = tiles.mosaic(10, 4)
     assert pixels.shape == (PAD + cols * (size + PAD), PAD + rows * (size + PAD))
     for digit in range(rows):
         for sample in range(cols):
@@ -433,3 +438,22 @@ def test_a_trainers_preview_is_drawn_as_its_tiles_a_digit_a_column(tmp_path: Pat
             tile = pixels[y : y + size, x : x + size]
             expected = round((values[digit * cols + sample, 0, 0, 0] * 2 - 1 + 1) / 2 * 255)
             assert np.abs(tile.astype(int) - expected).max() <= 1
+
+
+def test_a_preview_in_little_room_keeps_every_digit_and_shows_fewer_samples_bigger() -> None:
+    from tui.widgets.preview_pane import READABLE_TILE, Tiles
+
+    images = np.stack([np.full((28, 28), i, np.uint8) for i in range(40)])  # digit d, sample s: 4d + s
+    tiles = Tiles(images, 10, 4)
+    # 48 × 40 pixels (an 80×24 screen's pane): 10 across would be 2-pixel tiles; 4 digits a row,
+    # in 3 blocks, one sample each, gives 10-pixel tiles (the biggest there are here).
+    across, samples = tiles.layout(48, 40)
+    assert (across, samples) == (4, 1)
+    pixels = tiles.mosaic(across, samples)
+    assert pixels.shape == (PAD + 3 * (28 + PAD), PAD + 4 * (28 + PAD))
+    firsts = [pixels[PAD + b * 30, PAD + c * 30] for b in range(3) for c in range(4)]
+    assert firsts == [0, 4, 8, 12, 16, 20, 24, 28, 32, 36, 0, 0]  # digit d's first sample; blanks after 9
+    # 150 × 80 pixels: every digit across at 13 pixels, as many samples as stay readable (5 rows
+    # would be too short): fewer samples rather than digits below READABLE_TILE.
+    across, samples = tiles.layout(150, 80)
+    assert across == 10 and samples == 4 and (150 - PAD) // 10 - PAD >= READABLE_TILE

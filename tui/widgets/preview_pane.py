@@ -33,7 +33,7 @@ from textual.reactive import reactive
 from textual.strip import Strip
 from textual.widget import Widget
 
-from core.images import TILES_KEY, figure_tiles, mosaic
+from core.images import PAD, TILES_KEY, figure_tiles, mosaic
 from tui.art import GAP
 from tui.graphics import (
     TITLE_STYLE,
@@ -91,24 +91,60 @@ def newest_preview(folder: Path) -> PreviewFile | None:
     return PreviewFile(best[0], Path(best[1].path), stat.st_mtime_ns, stat.st_size)
 
 
-def decode(path: Path) -> np.ndarray:
-    """The PNG at ``path`` as uint8 ``(H, W)`` grey; PIL's errors (OSError and others) pass on.
+@dataclass(frozen=True)
+class Tiles:
+    """A trainer's preview as its tiles: ``(digits · samples, h, w)`` uint8, a digit's samples in a
+    row, as located by the figure's ``tiles`` text chunk (:func:`core.images.figure_tiles`)."""
 
-    A trainer's preview (its tiles located by a ``tiles`` text chunk) is laid out for a terminal:
-    the digits across and the samples down, title, labels and margins left out (:func:`wide`)."""
+    images: np.ndarray
+    digits: int
+    samples: int
+
+    def layout(self, width: int, height: int) -> tuple[int, int]:
+        """(digits a row, samples shown) for ``width × height`` pixels: every digit always; the
+        most samples that keep tiles :data:`READABLE_TILE` pixels wide, else the biggest tiles."""
+        best: tuple[tuple[bool, int, int], tuple[int, int]] | None = None
+        for across in range(self.digits, 0, -1):
+            blocks = -(-self.digits // across)
+            for samples in range(1, self.samples + 1):
+                tile = min((width - PAD) // across, (height - PAD) // (blocks * samples)) - PAD
+                tile = min(tile, self.images.shape[-1])
+                readable = tile >= READABLE_TILE
+                score = (readable, samples if readable else tile, tile)
+                if best is None or score > best[0]:
+                    best = (score, (across, samples))
+        assert best is not None
+        return best[1]
+
+    def mosaic(self, across: int, samples: int) -> np.ndarray:
+        """The tiles with a digit a column: ``across`` digits side by side, each its first
+        ``samples`` samples down, the next digits in a block below."""
+        blank = np.zeros_like(self.images[0])
+        blocks = -(-self.digits // across)
+        order = []
+        for block in range(blocks):
+            for sample in range(samples):
+                for column in range(across):
+                    digit = block * across + column
+                    order.append(self.images[digit * self.samples + sample] if digit < self.digits else blank)
+        return mosaic(np.stack(order), cols=across)
+
+
+READABLE_TILE = 12
+"""Pixels: a digit this wide still reads as itself in half-blocks; below it, fewer samples are shown
+so that every digit stays as big as can be."""
+
+
+def decode(path: Path) -> np.ndarray | Tiles:
+    """The PNG at ``path`` as uint8 ``(H, W)`` grey, or a trainer's preview (its tiles located by
+    a ``tiles`` text chunk) as :class:`Tiles`, laid out later for the room there is, title, labels
+    and margins left out. PIL's errors (OSError and others) pass on."""
     with Image.open(path) as image:
         chunk = getattr(image, "text", {}).get(TILES_KEY)
         pixels = np.array(image.convert("L"))
     if pixels.ndim != 2 or 0 in pixels.shape:
         raise ValueError("empty image")
-    return wide(*figure_tiles(pixels, chunk)) if chunk else pixels
-
-
-def wide(tiles: np.ndarray, rows: int, cols: int) -> np.ndarray:
-    """Tiles ``(rows · cols, h, w)``, row-major, as one mosaic with rows and columns swapped: a
-    digit a row of samples becomes a digit a column, wider than tall as a terminal is."""
-    order = [r * cols + c for c in range(cols) for r in range(rows)]
-    return mosaic(tiles[order], cols=rows)
+    return Tiles(*figure_tiles(pixels, chunk)) if chunk else pixels
 
 
 def error_text(path: Path, error: Exception) -> str:
@@ -181,8 +217,8 @@ class RunPreview:
     """The newest file at the last check (decoded, or tried)."""
     loaded: PreviewFile | None = None
     """The file ``pixels`` came from."""
-    pixels: np.ndarray | None = None
-    """uint8 ``(H, W)`` grey, at the PNG's own size."""
+    source: np.ndarray | Tiles | None = None
+    """uint8 ``(H, W)`` grey at the PNG's own size, or a trainer's preview's tiles."""
     error: str | None = None
     """Why ``seen`` could not be decoded (``pixels`` are then an older preview's, or None)."""
 
@@ -203,15 +239,22 @@ class RunPreview:
             return False
         self.seen = newest
         if newest is None:  # the previews went away (the run was removed): show that
-            self.loaded = self.pixels = self.error = None
+            self.loaded = self.source = self.error = None
             return True
         try:
-            pixels = decode(newest.path)
+            source = decode(newest.path)
         except Exception as e:  # any decoder's error: a torn or foreign file must not end the app
             self.error = error_text(newest.path, e)
             return True
-        self.loaded, self.pixels, self.error = newest, pixels, None
+        self.loaded, self.source, self.error = newest, source, None
         return True
+
+    def picture(self, cols: int, lines: int) -> np.ndarray | None:
+        """uint8 ``(H, W)`` to fit into ``cols × lines`` cells: the PNG's pixels, or the tiles laid
+        out for that room (:meth:`Tiles.layout`); None before a preview is decoded."""
+        if isinstance(self.source, Tiles):
+            return self.source.mosaic(*self.source.layout(cols, 2 * lines))
+        return self.source
 
 
 class PreviewPane(Widget):
@@ -304,10 +347,12 @@ class PreviewPane(Widget):
         run = self._runs[slot.index]
         if slot.lines < run.header_lines or slot.cols < min(MIN_TITLE, width):
             return False
-        if run.pixels is None:
+        alone_picture = run.picture(width, height - run.header_lines)
+        shared_picture = run.picture(slot.cols, slot.lines - run.header_lines)
+        if alone_picture is None or shared_picture is None:
             return True
-        alone = fitted(run.pixels.shape, width, height - run.header_lines)
-        shared = fitted(run.pixels.shape, slot.cols, slot.lines - run.header_lines)
+        alone = fitted(alone_picture.shape, width, height - run.header_lines)
+        shared = fitted(shared_picture.shape, slot.cols, slot.lines - run.header_lines)
         return alone is None or (shared is not None and shared[1] >= min(READABLE, alone[1]))
 
     def title(self, run: RunPreview, width: int, more: int = 0) -> str:
@@ -372,13 +417,14 @@ class PreviewPane(Widget):
     ) -> PanelArt | None:
         """``run``'s picture fitted to ``cols × lines`` cells in ``mode``, made once per (file, size,
         mode, cell size) and put in ``arts``; None when there is none or not a pixel fits."""
-        if run.pixels is None or (size := fitted(run.pixels.shape, cols, lines)) is None:
+        picture = run.picture(cols, lines)
+        if picture is None or (size := fitted(picture.shape, cols, lines)) is None:
             return None
-        key = (run.path, run.loaded, size, mode, self._cell(mode))
+        key = (run.path, run.loaded, picture.shape, size, mode, self._cell(mode))
         art = self._arts.get(key)
         if art is None:
             console = self.app.console if mode == "kitty" else None
-            art = art_of(shrink_to(run.pixels, size), mode, console)
+            art = art_of(shrink_to(picture, size), mode, console)
         arts[key] = art
         return art
 

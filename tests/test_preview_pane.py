@@ -457,3 +457,30 @@ def test_a_preview_in_little_room_keeps_every_digit_and_shows_fewer_samples_bigg
     # would be too short): fewer samples rather than digits below READABLE_TILE.
     across, samples = tiles.layout(150, 80)
     assert across == 10 and samples == 4 and (150 - PAD) // 10 - PAD >= READABLE_TILE
+
+
+def trainer_preview(run: Path, step: int) -> None:
+    """A preview as a trainer writes it (10 digits × 4 samples, with its ``tiles`` chunk)."""
+    from core.images import grid_figure, save_png, tiles_text
+
+    images = torch.linspace(-1, 1, 40).reshape(40, 1, 1, 1).expand(40, 1, 28, 28)
+    digits = [str(d) for d in range(10)]
+    (run / "previews").mkdir(parents=True, exist_ok=True)
+    figure = grid_figure([("w = 3", images)], digits)
+    save_png(figure, run / "previews" / f"step-{step:06d}.png", {"tiles": tiles_text(digits, 4)})
+
+
+@pytest.mark.asyncio
+async def test_trainers_previews_are_compared_side_by_side_only_while_their_digits_stay_readable(
+    tmp_path: Path,
+) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    trainer_preview(a, 100)
+    trainer_preview(b, 200)
+    app = PaneApp()
+    async with app.run_test(size=(200, 40)) as pilot:
+        pane = await shown(pilot, app, [a, b])
+        assert text_of(pane)[0].startswith("a · step 100") and "b · step 200" in text_of(pane)[0]
+        await pilot.resize_terminal(50, 10)  # two would be 2-pixel digits: one, and the other named
+        await pilot.pause()
+        assert text_of(pane)[0].startswith("a · step 100 · +1 more") and "b · " not in "".join(text_of(pane))

@@ -249,6 +249,17 @@ class RunPreview:
         self.loaded, self.source, self.error = newest, source, None
         return True
 
+    def shown_size(self, cols: int, lines: int) -> float | None:
+        """How big the picture is in ``cols × lines`` cells: a trainer's preview's digits' width in
+        pixels, another picture's width; None when nothing is decoded or not a pixel fits."""
+        picture = self.picture(cols, lines)
+        size = None if picture is None else fitted(picture.shape, cols, lines)
+        if size is None or picture is None:
+            return None
+        if isinstance(self.source, Tiles):
+            return self.source.images.shape[-1] * size[1] / picture.shape[1]
+        return size[1]
+
     def picture(self, cols: int, lines: int) -> np.ndarray | None:
         """uint8 ``(H, W)`` to fit into ``cols × lines`` cells: the PNG's pixels, or the tiles laid
         out for that room (:meth:`Tiles.layout`); None before a preview is decoded."""
@@ -343,17 +354,17 @@ class PreviewPane(Widget):
 
     def _readable(self, slot: Slot, width: int, height: int) -> bool:
         """Whether run ``slot.index`` shows well in ``slot``: its title and error line, and its
-        picture at least :data:`READABLE` pixels wide (or as wide as it would be alone)."""
+        picture at least :data:`READABLE` pixels wide (or as wide as it would be alone); a trainer's
+        preview its digits :data:`READABLE_TILE` pixels wide (or as big as they would be alone)."""
         run = self._runs[slot.index]
         if slot.lines < run.header_lines or slot.cols < min(MIN_TITLE, width):
             return False
-        alone_picture = run.picture(width, height - run.header_lines)
-        shared_picture = run.picture(slot.cols, slot.lines - run.header_lines)
-        if alone_picture is None or shared_picture is None:
+        alone = run.shown_size(width, height - run.header_lines)
+        shared = run.shown_size(slot.cols, slot.lines - run.header_lines)
+        if alone is None:
             return True
-        alone = fitted(alone_picture.shape, width, height - run.header_lines)
-        shared = fitted(shared_picture.shape, slot.cols, slot.lines - run.header_lines)
-        return alone is None or (shared is not None and shared[1] >= min(READABLE, alone[1]))
+        need = READABLE_TILE if isinstance(run.source, Tiles) else READABLE
+        return shared is not None and shared >= min(need, alone)
 
     def title(self, run: RunPreview, width: int, more: int = 0) -> str:
         """``<run> · step N`` (``step N`` when one run is shown and no more are asked for), or

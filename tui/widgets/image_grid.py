@@ -16,16 +16,12 @@ from collections.abc import Hashable
 from dataclasses import dataclass
 
 import numpy as np
-from rich.control import Control
 from rich.segment import Segment
 from rich.style import Style
 from textual import events
-from textual.dom import NoScreen
-from textual.geometry import Region
 from textual.message import Message
 from textual.reactive import reactive
 from textual.strip import Strip
-from textual.widget import Widget
 
 from tui.art import Fit, fit_grid, fit_parts, shrink, tile_sizes
 from tui.graphics import (
@@ -35,12 +31,12 @@ from tui.graphics import (
     Picture,
     Placed,
     cell_size,
-    control,
     detect_mode,
     grid_picture,
     panel_art,
     parse_mode,
 )
+from tui.widgets.sixel_widget import SixelWidget
 
 EMPTY = "No samples yet: pick digits, then ctrl+g to generate."
 TOO_SMALL = "Too small for one tile: make the window bigger."
@@ -55,7 +51,7 @@ class GridPanel:
     frames: np.ndarray | None = None  # uint8 (T, rows · per_row, H, W): the trajectory, if recorded
 
 
-class ImageGrid(Widget):
+class ImageGrid(SixelWidget):
     """Rows of samples (one per label) for each guidance panel, fitted to the widget and paged."""
 
     DEFAULT_CSS = """
@@ -88,7 +84,6 @@ class ImageGrid(Widget):
         self._arts: dict[Hashable, PanelArt] = {}
         self._fit_key: Hashable = None
         self._fit_value: Fit | None = None
-        self._refresh_asked = False  # a sixel image cut by a partial redraw waits for a whole one
 
     def validate_graphics(self, value: str) -> GraphicsMode:
         return parse_mode(value)
@@ -350,50 +345,9 @@ class ImageGrid(Widget):
         _, strips = self._current()
         return strips[y] if y < len(strips) else Strip.blank(self.size.width)
 
-    def render_lines(self, crop: Region) -> list[Strip]:
-        """Lines as Textual draws them; with sixel, the images drawn over their blank cells."""
-        strips = super().render_lines(crop)
+    def placed_now(self) -> list[Placed]:
         picture, _ = self._current()
-        if picture is None or self.draw_mode != "sixel" or not self._screen_shows_me():
-            return strips
-        if crop == self.region.reset_offset:
-            self._refresh_asked = False
-        below: dict[int, list[Segment]] = {}
-        for placed in picture.placed:
-            codes = self._sixel_codes(placed, crop)
-            if codes is not None:
-                below.setdefault(codes[0] - crop.y, []).extend(codes[1])
-        for y, codes in below.items():
-            # At the start of the line below the images: the lines above are drawn before them, and
-            # this line's text, after them, covers none of them.
-            strips[y] = Strip([*codes, *strips[y]], strips[y].cell_length)
-        return strips
-
-    def _screen_shows_me(self) -> bool:
-        """Whether this widget's screen is the one on top (a dialog over it must not be drawn over)."""
-        try:
-            return self.screen.is_active
-        except NoScreen:
-            return False
-
-    def _sixel_codes(self, placed: Placed, crop: Region) -> tuple[int, list[Segment]] | None:
-        """(line, segments): ``placed``'s sixel image, drawn from the start of the line below it, or
-        None when it is outside ``crop`` (then a whole refresh is asked for if the crop cut it)."""
-        gutter = self.styles.gutter
-        columns, lines = placed.art.cells
-        image = Region(gutter.left + placed.x, gutter.top + placed.y, columns, lines)
-        below = image.bottom
-        if not crop.overlaps(image):
-            return None
-        if not crop.y <= below < crop.bottom:
-            if not self._refresh_asked:  # once: a widget always cut there is not refreshed forever
-                self._refresh_asked = True
-                self.call_after_refresh(self.refresh)
-            return None
-        origin = self.region.offset
-        start = Control.move_to(origin.x + image.x, origin.y + image.y).segment.text
-        back = Control.move_to(origin.x + crop.x, origin.y + below).segment.text
-        return below, [control(start + placed.art.sixel + back)]
+        return picture.placed if picture is not None else []
 
 
 def _window(start: int, size: int, total: int) -> range:

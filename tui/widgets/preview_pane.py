@@ -24,14 +24,10 @@ from typing import Literal
 
 import numpy as np
 from PIL import Image
-from rich.control import Control
 from rich.segment import Segment
 from rich.style import Style
-from textual.dom import NoScreen
-from textual.geometry import Region
 from textual.reactive import reactive
 from textual.strip import Strip
-from textual.widget import Widget
 
 from core.images import PAD, TILES_KEY, figure_tiles, mosaic
 from tui.art import GAP
@@ -45,10 +41,10 @@ from tui.graphics import (
     _Canvas,
     art_of,
     cell_size,
-    control,
     detect_mode,
     parse_mode,
 )
+from tui.widgets.sixel_widget import SixelWidget
 
 PREVIEW_NAME = re.compile(r"step-(\d+)\.png")
 READABLE = 40
@@ -268,7 +264,7 @@ class RunPreview:
         return self.source
 
 
-class PreviewPane(Widget):
+class PreviewPane(SixelWidget):
     """The newest preview of each run in :meth:`show_runs`, fitted to the widget."""
 
     DEFAULT_CSS = """
@@ -298,7 +294,6 @@ class PreviewPane(Widget):
         self._placed: list[Placed] = []
         self._strips: list[Strip] = []
         self._arts: dict[Hashable, PanelArt] = {}
-        self._refresh_asked = False  # a sixel image cut by a partial redraw waits for a whole one
 
     def validate_mode(self, value: str) -> GraphicsMode:
         return parse_mode(value)
@@ -453,47 +448,6 @@ class PreviewPane(Widget):
         _, strips = self._current()
         return strips[y] if y < len(strips) else Strip.blank(self.size.width)
 
-    # As ImageGrid.render_lines and _sixel_codes (tui/widgets/image_grid.py): sixel images are escape
-    # codes written at the start of the line below them.
-    def render_lines(self, crop: Region) -> list[Strip]:
-        """Lines as Textual draws them; with sixel, the images drawn over their blank cells."""
-        strips = super().render_lines(crop)
+    def placed_now(self) -> list[Placed]:
         placed, _ = self._current()
-        if not placed or self.draw_mode != "sixel" or not self._screen_shows_me():
-            return strips
-        if crop == self.region.reset_offset:
-            self._refresh_asked = False
-        below: dict[int, list[Segment]] = {}
-        for art in placed:
-            codes = self._sixel_codes(art, crop)
-            if codes is not None:
-                below.setdefault(codes[0] - crop.y, []).extend(codes[1])
-        for y, codes in below.items():
-            strips[y] = Strip([*codes, *strips[y]], strips[y].cell_length)
-        return strips
-
-    def _screen_shows_me(self) -> bool:
-        """Whether this widget's screen is the one on top (a dialog over it must not be drawn over)."""
-        try:
-            return self.screen.is_active
-        except NoScreen:
-            return False
-
-    def _sixel_codes(self, placed: Placed, crop: Region) -> tuple[int, list[Segment]] | None:
-        """(line, segments): ``placed``'s sixel image, drawn from the start of the line below it, or
-        None when it is outside ``crop`` (then a whole refresh is asked for if the crop cut it)."""
-        gutter = self.styles.gutter
-        columns, lines = placed.art.cells
-        image = Region(gutter.left + placed.x, gutter.top + placed.y, columns, lines)
-        below = image.bottom
-        if not crop.overlaps(image):
-            return None
-        if not crop.y <= below < crop.bottom:
-            if not self._refresh_asked:  # once: a widget always cut there is not refreshed forever
-                self._refresh_asked = True
-                self.call_after_refresh(self.refresh)
-            return None
-        origin = self.region.offset
-        start = Control.move_to(origin.x + image.x, origin.y + image.y).segment.text
-        back = Control.move_to(origin.x + crop.x, origin.y + below).segment.text
-        return below, [control(start + placed.art.sixel + back)]
+        return placed

@@ -133,3 +133,20 @@ class CfgTuiApp(App[None]):
         self.switch_mode("sample")
         if isinstance(self.screen, SampleScreen):
             self.screen.use_checkpoint(checkpoint)
+
+    def follow_run(self, path: Path) -> None:
+        """Switch to the Train screen following the run at ``path`` (the Sample screen's f6)."""
+        from core.runs import RunDir
+        from tui.screens.train import TrainScreen  # loaded by now: the screens are installed
+
+        # The first time, the Train screen is made by the switch: follow once it is mounted (its
+        # own mount follows the newest running run, which this then replaces).
+        mounted = self.switch_mode("train")
+
+        async def follow() -> None:
+            await mounted
+            for screen in self.get_screen_stack("train"):
+                if isinstance(screen, TrainScreen):
+                    screen.follow(RunDir(path))
+
+        self.call_later(follow)

@@ -40,6 +40,7 @@ from tui.widgets.digit_picker import DigitPicker
 from tui.widgets.footer import FittedFooter
 from tui.widgets.form import action_button, choose, field
 from tui.widgets.image_grid import GridPanel, ImageGrid
+from tui.widgets.training_indicator import FOLLOW_KEY, TrainingIndicator
 
 TRAJECTORY_FRAMES = 20
 PLAY_FPS = 8
@@ -163,6 +164,8 @@ class SampleScreen(AppScreen):
             tooltip="cancel the generation; else leave a text field (digit keys toggle again)",
         ),
         Binding("f5", "reset", "Defaults", show=False, tooltip="reset the form to the defaults"),
+        # Not in the footer (no room at 80 columns): the line over the grid names the key while a run trains.
+        Binding(FOLLOW_KEY, "follow", "Follow", show=False, tooltip="follow the training run (Train screen)"),
         *[Binding(str(d), f"toggle({d})", f"Digit {d}", show=False, tooltip=DIGIT_RULE) for d in range(10)],
         Binding("n", "toggle_null", "Null", show=False, tooltip=f"toggle {NULL_NAME} (unconditional)"),
     ]
@@ -173,6 +176,7 @@ class SampleScreen(AppScreen):
         ("Play trajectory", "Watch the samples go from noise to digits (p)", "play"),
         ("Full-screen grid", "Hide or show the form (f9)", "full_screen"),
         ("Reset the form", "Back to the defaults, also for the next session (f5)", "reset"),
+        ("Follow training", f"Show the training run on the Train screen ({FOLLOW_KEY})", "follow"),
         ("Graphics mode", "Draw the grid as half-blocks, or by kitty's protocol or sixel (next)", "graphics"),
     ]
 
@@ -200,6 +204,8 @@ class SampleScreen(AppScreen):
                 yield Input(str(self.settings.checkpoint), id="checkpoint", compact=True)
                 yield action_button("Generate", "ctrl+g", "generate", id="generate")
             with Vertical(id="sample-view"):
+                # Hidden, taking no room, while no run trains.
+                yield TrainingIndicator(self.settings.runs_folder, id="training")
                 yield ImageGrid(id="grid")
                 yield ProgressBar(total=1, show_eta=False, id="progress")
                 yield Static("", id="sample-status")
@@ -330,6 +336,14 @@ class SampleScreen(AppScreen):
         for worker in running:
             worker.cancel()
         self._status("cancelling…")
+
+    def action_follow(self) -> None:
+        """Show the run the training line names on the Train screen."""
+        running = self.query_one(TrainingIndicator).running
+        if running is None:
+            self.notify("no run is training", severity="warning")
+            return
+        self.cfg_app.follow_run(running)
 
     def action_full_screen(self) -> None:
         """Hide the form so that the grid has the whole width (f9 again shows it)."""

@@ -84,7 +84,7 @@ class RunConfig:
                 command=list(d.get("command", [])),
                 extra={k: v for k, v in d.items() if k not in known},
             )
-        except (KeyError, TypeError, ValueError) as e:
+        except (KeyError, TypeError, ValueError, OverflowError) as e:
             reason = f"no {e}" if isinstance(e, KeyError) else str(e)
             raise RunError(f"{where} has unusable settings ({reason})") from None
 
@@ -146,7 +146,7 @@ class RunStatus:
                 reason=_optional(str, d.get("reason")),  # type: ignore[arg-type]
                 phase=_optional(str, d.get("phase")),  # type: ignore[arg-type]
             )
-        except (KeyError, TypeError, ValueError) as e:
+        except (KeyError, TypeError, ValueError, OverflowError) as e:
             reason = f"no {e}" if isinstance(e, KeyError) else str(e)
             raise RunError(f"{where} is not a usable status ({reason})") from None
 

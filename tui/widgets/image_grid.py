@@ -12,6 +12,7 @@ the pixels, labels and titles are the same in every mode. Holds uint8 images (no
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Hashable
 from dataclasses import dataclass
 
@@ -23,7 +24,7 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.strip import Strip
 
-from tui.art import Fit, fit_grid, fit_parts, shrink, tile_sizes
+from tui.art import Fit, fit_grid, shrink, tile_sizes
 from tui.graphics import (
     DrawMode,
     GraphicsMode,
@@ -310,7 +311,8 @@ class ImageGrid(SixelWidget):
         if fit is None:
             message = EMPTY if not self.panels else TOO_SMALL
             picture = None
-            lines = [[Segment(fit_parts(message.split(), width, " "), Style(dim=True))]]
+            # Wrapped, not cut: at 80 columns "ctrl+g to generate." ends on the next line.
+            lines = [[Segment(line, Style(dim=True))] for line in textwrap.wrap(message, max(width, 1))]
             arts: dict[Hashable, PanelArt] = {}
         else:
             arts = dict(self._art(i, fit, rows, cols, mode) for i in shown)

@@ -9,6 +9,7 @@ wrong is reported as a :class:`CheckpointError` with a one-line message.
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from safetensors import safe_open
 
-from core.configs import UNetConfig
+from core.configs import UNetConfig, unet_parameters
 from core.files import atomic_write_bytes
 
 # torch is imported where tensors are made or read, so that a checkpoint's header (its configuration,
@@ -74,8 +75,25 @@ def save_checkpoint(path: str | os.PathLike, model: UNet, metadata: dict[str, st
 
 
 def read_config(path: str | os.PathLike) -> UNetConfig:
-    """A checkpoint's model configuration from its header alone (no tensor is read)."""
-    return _config(path, read_metadata(path))
+    """A checkpoint's model configuration from its header alone (no tensor is read), checked
+    against what the file stores (:func:`_check_size`)."""
+    with _opened(Path(path), framework="numpy") as f:
+        metadata = f.metadata() or {}
+        stored = sum(math.prod(f.get_slice(key).get_shape()) for key in f.keys())  # noqa: SIM118
+    config = _config(path, metadata)
+    _check_size(path, config, stored)
+    return config
+
+
+def _check_size(path: str | os.PathLike, config: UNetConfig, stored: int) -> None:
+    """Refuse a configuration that asks for more parameters than the file stores: a model is
+    built only for a file that holds its weights (a 308-byte header must not allocate 100 GiB)."""
+    wanted = unet_parameters(config)
+    if wanted > stored:
+        raise CheckpointError(
+            f"{path}: its model configuration has {wanted:,} parameters but the file stores {stored:,} "
+            "numbers; refusing to build it"
+        )
 
 
 def read_metadata(path: str | os.PathLike) -> dict[str, str]:
@@ -96,7 +114,9 @@ def _config(path: str | os.PathLike, metadata: dict[str, str]) -> UNetConfig:
 
 
 def read_checkpoint(path: str | os.PathLike) -> tuple[UNetConfig, dict[str, Tensor], dict[str, str]]:
-    """The configuration, the tensors (on the CPU) and the metadata of a checkpoint file."""
+    """The configuration, the tensors (on the CPU) and the metadata of a checkpoint file; the
+    configuration is checked against the file's size before any tensor is read."""
+    read_config(path)
     tensors, metadata = read_tensors(path)
     return _config(path, metadata), tensors, metadata
 

@@ -27,10 +27,11 @@ from pathlib import Path
 import torch
 
 from core import distributed
-from core.checkpoint import CheckpointError, read_tensors
+from core.checkpoint import CheckpointError, read_metadata, read_tensors
 from core.data import ImageBatches, default_data_root, load_split
 from core.distributed import ONE_PROCESS, Ranks
 from core.run_files import DataInfo, RunConfig
+from core.run_lock import RunLock, is_locked, lock_holder
 from core.runs import RunDir, RunError, RunStatus
 from core.session import SessionOptions, TrainingSession, check_at
 from core.settings import RunPlan, SettingsError
@@ -82,19 +83,21 @@ def create_run(
 
 
 def prepare_resume(path: str | os.PathLike, steps: int | None = None) -> RunDir:
-    """A run that may continue: not running, not done (unless ``steps`` extends it, which is saved)."""
+    """A run that may continue: no trainer holds it, it is not done (unless ``steps`` extends it,
+    which is saved). Where it stands is read from its checkpoint, not from status.json: a run
+    killed after its last step but before its last checkpoint resumes and finishes, and a run that
+    checkpointed but lost its train-state is refused (never silently started afresh)."""
     run = RunDir.open(path)
-    if run.liveness() == "running":
-        status = run.status()
-        raise RunError(f"{run.path} is still running (pid {status.pid if status else '?'}); stop it first")
+    holder = lock_holder(run.path)
+    if is_locked(run.path):
+        raise RunError(f"{run.path} is still running (pid {holder or '?'}); stop it first")
     config = run.config()
     if steps is not None:
         try:
             config = config.with_steps(steps)
         except ValueError as e:
             raise SettingsError(str(e)) from None
-    status = run.status()
-    done = status.step if status else 0
+    done = checkpoint_step(run)
     if done >= config.train.steps:
         raise RunError(
             f"{run.path} has finished: it has already trained {done} of {config.train.steps} steps; "
@@ -103,6 +106,28 @@ def prepare_resume(path: str | os.PathLike, steps: int | None = None) -> RunDir:
     if steps is not None:
         run.write_config(config)
     return run
+
+
+def checkpoint_step(run: RunDir) -> int:
+    """The step the run resumes from: its train-state's (0 for a run that never checkpointed);
+    :class:`RunError` naming the file when the run checkpointed and that file is missing or unreadable."""
+    if not run.state_path.exists():
+        try:
+            status = run.status()
+        except RunError:
+            status = None
+        saved = status.checkpoint_step if status else None
+        if saved is not None or run.model_path.exists() or run.snapshots():
+            said = f"its status says step {saved} was checkpointed" if saved is not None else "it has weights"
+            raise RunError(f"{run.state_path} is missing, yet {said}: refusing to start it afresh")
+        return 0
+    try:
+        step = int(read_metadata(run.state_path)["step"])
+    except (KeyError, ValueError, OverflowError):
+        raise RunError(f"{run.state_path} has no usable step; it cannot resume from it") from None
+    if step < 0:
+        raise RunError(f"{run.state_path} says step {step}; it cannot resume from it")
+    return step
 
 
 def build_trainer(
@@ -153,6 +178,9 @@ def open_session(
 
     From here on status.json says the run is running and what it is doing; an exception on the
     way ends it as ``failed`` with the reason (:func:`failures_recorded`)."""
+    lock = RunLock(run.path)
+    lock.acquire()  # before any write: a second trainer of this run stops here, whatever the timing
+    _checkpoints_folder(run)
     with failures_recorded(run):
         mark_phase(run, "loading data" if data is None else "building the model")
         trainer = build_trainer(run, device, data_root, ranks, data, log, lambda p: mark_phase(run, p))
@@ -161,7 +189,19 @@ def open_session(
         log(f"run: {run.path} resumed at step {trainer.step} of {trainer.config.steps}")
     elapsed = records[-1].get("elapsed", 0.0) if records else 0.0
     options = options or SessionOptions()
-    return TrainingSession(run, trainer, options, elapsed=elapsed, data_root=data_root, log=log)
+    session = TrainingSession(run, trainer, options, elapsed=elapsed, data_root=data_root, log=log)
+    session.lock = lock  # held while the session lives; train_run releases it at the end
+    return session
+
+
+def _checkpoints_folder(run: RunDir) -> None:
+    """The run's checkpoints folder, made if missing (a new run from a bare config.json)."""
+    try:
+        run.checkpoints.mkdir(exist_ok=True)
+    except OSError as e:
+        raise RunError(f"{run.checkpoints} cannot be made: {e.strerror or e}") from None
+    if not run.checkpoints.is_dir():
+        raise RunError(f"{run.checkpoints} is not a folder")
 
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -255,6 +295,9 @@ def train_run(
             except OSError:
                 session.failure = reason  # e.g. the disk is full: stderr still says why
             return "failed"
+        finally:
+            if session.lock is not None:
+                session.lock.release()
 
 
 def train_as_rank(
@@ -308,23 +351,42 @@ def follow(trainer: CFGTrainer, options: SessionOptions) -> None:
     check_at(trainer, options, trainer.step, final=True)
 
 
-def ask_to_stop(run: RunDir) -> bool:
-    """Ask a running run's trainer to checkpoint and stop (SIGINT, as Ctrl-C would).
+def stop_trainer(run: RunDir) -> int:
+    """Ask the run's own trainer to checkpoint and stop (SIGINT, as Ctrl-C would); its pid.
 
-    False if the run is not running here (no status, another state, or its process gone)."""
+    Only the process that the kernel says holds the run's lock (:mod:`core.run_lock`), and whose
+    command line is a cfg-tui trainer, is signalled: never what status.json merely names, never
+    pid 1 or below, never a process group. Else :class:`RunError` saying why, nothing signalled."""
+    name = run.path.name
+    pid = lock_holder(run.path)
+    if pid is None:
+        raise RunError(f"{name} has no trainer running here (none holds its lock); nothing signalled")
+    if pid <= 1 or not is_trainer(pid):
+        raise RunError(f"{name}: pid {pid} holds its lock but is not a cfg-tui trainer; nothing signalled")
     try:
-        if run.liveness() != "running":
-            return False
-        status = run.status()
+        os.kill(pid, signal.SIGINT)
+    except ProcessLookupError:
+        raise RunError(f"{name}: its trainer (pid {pid}) has just ended; nothing signalled") from None
+    return pid
+
+
+def ask_to_stop(run: RunDir) -> bool:
+    """:func:`stop_trainer`, as whether a trainer was asked."""
+    try:
+        stop_trainer(run)
     except RunError:
         return False
-    if status is None or not status.on_this_host or status.pid <= 0:
-        return False
-    try:
-        os.kill(status.pid, signal.SIGINT)
-    except (ProcessLookupError, PermissionError):
-        return False
     return True
+
+
+def is_trainer(pid: int) -> bool:
+    """Whether process ``pid`` runs ``cfg-tui train`` (its command line, from /proc)."""
+    try:
+        args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    words = [Path(a.decode(errors="replace")).name for a in args]
+    return "train" in words and any(w in ("cfg-tui", "tui.cli") for w in words)
 
 
 def _version() -> str:

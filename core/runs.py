@@ -29,6 +29,7 @@ from pathlib import Path
 
 from core.files import atomic_write_text
 from core.run_files import RunConfig, RunError, RunStatus
+from core.run_lock import LOCK_NAME, is_locked
 
 RUNS_ENV = "CFG_TUI_RUNS"
 LIVENESS = ("new", "running", "dead", "finished", "stopped", "failed")
@@ -186,9 +187,15 @@ class RunDir:
         status = self.status()
         if status is None:
             return "new"
-        if status.state == "running" and status.on_this_host and not pid_alive(status.pid):
+        if status.state == "running" and status.on_this_host and not self._trainer_alive(status):
             return "dead"
         return status.state
+
+    def _trainer_alive(self, status: RunStatus) -> bool:
+        """A process holds the run's trainer lock; for a run from before the lock, its pid lives."""
+        if (self.path / LOCK_NAME).exists():
+            return is_locked(self.path)
+        return pid_alive(status.pid)
 
     def end_reason(self, returncode: int) -> str:
         """Why this run's trainer ended with ``returncode`` (as Popen reports it: minus the signal's

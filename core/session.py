@@ -23,6 +23,7 @@ from core.checkpoint import save_checkpoint, save_tensors
 from core.configs import auto_every
 from core.images import TILES_KEY, grid_figure, guidance_title, save_png, tiles_text
 from core.quick_eval import PER_CLASS, QualityOff, QuickEval, auto_eval_every, quality_line
+from core.run_lock import RunLock
 from core.runs import RunDir, RunError, RunStatus
 from core.sampling import generate
 from core.trainer import CFGTrainer
@@ -83,6 +84,7 @@ class TrainingSession:
         # Training goes on from trainer.step: any later snapshot is of a discarded future.
         run.remove_snapshots_after(trainer.step)
         self.failure: str | None = None
+        self.lock: RunLock | None = None  # the run's trainer lock, when the session holds it
         self._run_started: float | None = None  # when the run first started: read once, then kept
         self.last: dict = {}
         self._window_start = time.perf_counter()

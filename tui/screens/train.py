@@ -26,7 +26,7 @@ from textual.worker import Worker
 
 from core.checkpoint import read_metadata
 from core.configs import auto_every
-from core.lifecycle import ask_to_stop, create_run, prepare_resume
+from core.lifecycle import create_run, prepare_resume, stop_trainer
 from core.presets import PRESETS
 from core.runs import MetricsTail, RunDir, RunError, RunStatus, find_runs, loss_records
 from core.settings import (
@@ -345,10 +345,12 @@ class TrainScreen(AppScreen):
         self.app.push_screen(ConfirmScreen("Stop", question, "stop"), lambda yes: yes and self._stop(run))
 
     def _stop(self, run: RunDir) -> None:
-        if ask_to_stop(run):
-            self.notify(f"stopping {run.path.name} (it checkpoints first)", title="Stop")
-        else:
-            self.notify(f"{run.path.name} is not running", severity="warning")
+        try:
+            pid = stop_trainer(run)
+        except RunError as e:
+            self.notify(str(e), title="Stop", severity="warning")
+            return
+        self.notify(f"stopping {run.path.name} (pid {pid}; it checkpoints first)", title="Stop")
 
     def action_resume(self) -> None:
         """Continue the selected run from its last checkpoint, if ``cfg-tui train --resume`` would,

@@ -234,6 +234,8 @@ def failure_reason(error: BaseException) -> str:
         return f"out of memory ({said})"
     if isinstance(error, OSError) and error.errno == errno.ENOSPC:
         return f"disk full ({said})"
+    if isinstance(error, RuntimeError) and "overflow" in said:  # e.g. Adam's step with lr 1e38
+        return f"numbers overflowed float32, the learning rate is too large ({said})"
     return said
 
 

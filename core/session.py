@@ -10,6 +10,7 @@ quality record, ``{"step", "elapsed", "quality": {...}}`` (:mod:`core.quick_eval
 
 from __future__ import annotations
 
+import json
 import math
 import resource
 import time
@@ -161,6 +162,9 @@ class TrainingSession:
         return str(self.trainer.device) if world == 1 else f"{self.trainer.device.type} × {world}"
 
     def _status(self, state: str, reason: str | None = None, phase: str | None = None) -> None:
+        self.run.write_status(self._status_now(state, reason, phase))
+
+    def _status_now(self, state: str, reason: str | None = None, phase: str | None = None) -> RunStatus:
         status = RunStatus.now(
             state,
             self.trainer.step,
@@ -174,7 +178,7 @@ class TrainingSession:
             phase=phase,
         )
         self._run_started = status.started  # a first run's start is its first status
-        self.run.write_status(status)
+        return status
 
     def _first_start(self) -> float | None:
         """When the run first started (a resumed run keeps its own), read once per session."""
@@ -265,7 +269,15 @@ class TrainingSession:
         """End the run as ``failed`` with ``reason`` (an exception in the loop); the last
         checkpoint stays as it was."""
         self.failure = reason
-        self._status("failed", reason=reason)
+        status = self._status_now("failed", reason=reason)
+        try:
+            self.run.write_status(status)
+        except OSError:
+            # A full disk refuses the atomic write's new file; the old status's blocks are still there.
+            text = (json.dumps(status.to_dict(), indent=2) + "\n").encode()
+            with self.run.status_path.open("r+b") as f:
+                f.write(text)
+                f.truncate()
 
 
 def check_at(

@@ -9,6 +9,7 @@ import errno
 import json
 import multiprocessing
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -259,3 +260,55 @@ def test_an_absurd_learning_rate_ends_the_run_failed_with_the_reason(
     reasons = ("non-finite", "loss became", "overflowed float32, the learning rate is too large")
     assert status.reason and any(reason in status.reason for reason in reasons) and "\n" not in status.reason
     assert result.returncode == 1 and "training failed" in result.stderr.splitlines()[-1]
+
+
+# --- real trainers -------------------------------------------------------------------------------
+
+
+TINY_ARGS = ["--preset", "cpu", "--batch-size", "16", "--channels", "8,16", "--layers", "1"]
+TINY_ARGS += ["--embed-dim", "8"]
+
+
+def _trainer(*args: str, env: dict) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "tui.cli", "train", *args], env=env, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+
+
+def _wait(condition: object, what: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():  # type: ignore[operator]
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+def test_a_hang_up_stops_a_real_trainer_with_a_checkpoint_at_its_last_step(
+    tmp_path: Path, cli_env: dict
+) -> None:
+    run = RunDir(tmp_path / "run")
+    trainer = _trainer(*TINY_ARGS, "--steps", "100000", "--run-dir", str(run.path), env=cli_env)
+    _wait(lambda: run.metrics_path.exists() and run.metrics(), "the first record")
+    trainer.send_signal(signal.SIGHUP)  # what the terminal sends when the SSH connection drops
+    out, err = trainer.communicate(timeout=120)
+    status = run.status()
+    assert trainer.returncode == 0 and "stopped at step" in out, err
+    assert (status.state, status.reason) == ("stopped", "asked to stop (SIGHUP)")
+    assert status.checkpoint_step == status.step > 0
+    assert load_checkpoint(run.model_path)[1]["step"] == str(status.step)
+
+
+def test_two_real_trainers_resuming_one_run_at_once_exactly_one_trains(tmp_path: Path, cli_env: dict) -> None:
+    run = RunDir(tmp_path / "run")
+    assert cli("train", *TINY_ARGS, "--steps", "10", "--run-dir", str(run.path), env=cli_env).returncode == 0
+    quiet = ["--preview-every", "0", "--eval-every", "0"]
+    both = [_trainer("--resume", str(run.path), "--steps", "600", *quiet, env=cli_env) for _ in range(2)]
+    results = [trainer.communicate(timeout=300) for trainer in both]
+    codes = sorted(trainer.returncode for trainer in both)
+    refused = [err for trainer, (_, err) in zip(both, results, strict=True) if trainer.returncode == 2]
+    assert codes == [0, 2], results
+    # Refused at the lock, or (when the winner had already begun) at the running check before it.
+    assert re.search(r"being trained by another process \(pid \d+\)|is still running \(pid \d+\)", refused[0])
+    assert len(refused[0].strip().splitlines()) == 1
+    steps = [r["step"] for r in run.metrics() if "loss" in r]
+    assert steps == sorted(set(steps)) and steps[-1] == 600  # one trainer's records, none twice

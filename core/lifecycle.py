@@ -159,8 +159,8 @@ def build_trainer(
         tensors, metadata = read_tensors(run.state_path)
         try:
             trainer.load_state(tensors, metadata)
-        except (KeyError, ValueError, RuntimeError) as e:
-            reason = str(e).splitlines()[0]
+        except (KeyError, ValueError, TypeError, RuntimeError) as e:
+            reason = str(e).splitlines()[0] or type(e).__name__
             raise CheckpointError(f"{run.state_path} does not fit this run ({reason})") from None
     return trainer
 
@@ -180,10 +180,14 @@ def open_session(
     way ends it as ``failed`` with the reason (:func:`failures_recorded`)."""
     lock = RunLock(run.path)
     lock.acquire()  # before any write: a second trainer of this run stops here, whatever the timing
-    _checkpoints_folder(run)
-    with failures_recorded(run):
-        mark_phase(run, "loading data" if data is None else "building the model")
-        trainer = build_trainer(run, device, data_root, ranks, data, log, lambda p: mark_phase(run, p))
+    try:
+        _checkpoints_folder(run)
+        with failures_recorded(run):
+            mark_phase(run, "loading data" if data is None else "building the model")
+            trainer = build_trainer(run, device, data_root, ranks, data, log, lambda p: mark_phase(run, p))
+    except BaseException:
+        lock.release()  # this process may live on (the app, a test): the run is not being trained
+        raise
     records = run.truncate_metrics(trainer.step)
     if trainer.step:
         log(f"run: {run.path} resumed at step {trainer.step} of {trainer.config.steps}")

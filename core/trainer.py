@@ -259,11 +259,13 @@ class CFGTrainer:
         for name, value in _prefixed(tensors, "optim.").items():
             index, key = name.split(".", 1)
             moments.setdefault(int(index), {})[key] = value
-        groups = json.loads(metadata["param_groups"])
-        for group in groups:
-            group["betas"] = tuple(group["betas"])
+        groups = _checked_groups(json.loads(metadata["param_groups"]), len(self.optimizer.param_groups))
+        _check_moments(moments, [p for group in self.optimizer.param_groups for p in group["params"]])
+        step = int(metadata["step"])
+        if step < 0:
+            raise ValueError(f"step {step} is negative")
         self.optimizer.load_state_dict({"state": moments, "param_groups": groups})
-        self.step = int(metadata["step"])
+        self.step = step
 
     @property
     def sampling_model(self) -> UNet:
@@ -273,3 +275,34 @@ class CFGTrainer:
 
 def _prefixed(tensors: dict[str, Tensor], prefix: str) -> dict[str, Tensor]:
     return {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+
+
+def _checked_groups(groups: object, count: int) -> list[dict]:
+    """Adam's saved param groups, if they are what this optimizer saves: ``count`` objects with
+    betas two numbers in [0, 1) and a finite lr ≥ 0 (a damaged file would fail at the first step)."""
+    if not isinstance(groups, list) or len(groups) != count or not all(isinstance(g, dict) for g in groups):
+        raise ValueError(f"param_groups is not a list of {count} groups")
+    for group in groups:
+        betas, lr = group.get("betas"), group.get("lr")
+        if not (isinstance(betas, list) and len(betas) == 2 and all(_number_in(b, 0, 1) for b in betas)):
+            raise ValueError(f"betas {betas!r} are not two numbers in [0, 1)")
+        if not _number_in(lr, 0, math.inf):
+            raise ValueError(f"lr {lr!r} is not a finite number >= 0")
+        group["betas"] = tuple(betas)
+    return groups
+
+
+def _number_in(value: object, low: float, high: float) -> bool:
+    """Whether ``value`` is a finite number in [low, high)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and low <= value < high
+
+
+def _check_moments(moments: dict[int, dict[str, Tensor]], params: list[Tensor]) -> None:
+    """Adam's moments must have their parameter's shape (else the first step fails far from here)."""
+    for index, state in moments.items():
+        if not 0 <= index < len(params):
+            raise ValueError(f"optimizer state for parameter {index}, which does not exist")
+        for key in ("exp_avg", "exp_avg_sq"):
+            if key in state and state[key].shape != params[index].shape:
+                shape, want = tuple(state[key].shape), tuple(params[index].shape)
+                raise ValueError(f"optimizer {key} of parameter {index} has shape {shape}, not {want}")

@@ -312,3 +312,44 @@ def test_two_real_trainers_resuming_one_run_at_once_exactly_one_trains(tmp_path:
     assert len(refused[0].strip().splitlines()) == 1
     steps = [r["step"] for r in run.metrics() if "loss" in r]
     assert steps == sorted(set(steps)) and steps[-1] == 600  # one trainer's records, none twice
+
+
+def _groups(metadata: dict, change: dict) -> dict:
+    groups = json.loads(metadata["param_groups"])
+    return {**metadata, "param_groups": json.dumps([{**group, **change} for group in groups])}
+
+
+def _twice(groups: str) -> str:
+    return json.dumps(json.loads(groups) * 2)
+
+
+DAMAGES = {
+    "param_groups a number": lambda t, m: (t, {**m, "param_groups": "5"}),
+    "param_groups not JSON": lambda t, m: (t, {**m, "param_groups": "[{"}),
+    "one group too many": lambda t, m: (t, {**m, "param_groups": _twice(m["param_groups"])}),
+    "betas text": lambda t, m: (t, _groups(m, {"betas": "x"})),
+    "betas out of range": lambda t, m: (t, _groups(m, {"betas": [0.9, 2]})),
+    "lr infinite": lambda t, m: (t, _groups(m, {"lr": 1e400})),
+    "negative step": lambda t, m: (t, {**m, "step": "-3"}),
+    "no step": lambda t, m: (t, {k: v for k, v in m.items() if k != "step"}),
+    "moment of the wrong shape": lambda t, m: (
+        {k: (v[:1] if k.endswith("exp_avg") else v) for k, v in t.items()}, m
+    ),
+    "a weight missing": lambda t, m: ({k: v for k, v in t.items() if not k.startswith("model.")}, m),
+}
+
+
+@pytest.mark.parametrize("damage", list(DAMAGES))
+def test_a_damaged_train_state_is_one_line_naming_the_file(
+    tmp_path: Path, data_root: Path, damage: str
+) -> None:
+    from core.checkpoint import read_tensors, save_tensors
+
+    run, data = create_run(plan_run(TINY), tmp_path / "run", data_root=data_root)
+    train_run(open_session(run, CPU, data_root, QUIET, data=data), should_stop=lambda: True)
+    tensors, metadata = read_tensors(run.state_path)
+    save_tensors(run.state_path, *DAMAGES[damage](tensors, metadata))
+    with pytest.raises((CheckpointError, RunError)) as refused:
+        open_session(prepare_resume(run.path), CPU, data_root, QUIET)
+    message = str(refused.value)
+    assert "train-state.safetensors" in message and "\n" not in message and not is_locked(run.path)

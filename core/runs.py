@@ -17,6 +17,21 @@ config.json and status.json are read and written only as :class:`RunConfig` and
 JSON files are replaced atomically. metrics.jsonl is only appended to, one whole
 line per ``write``, and readers skip a torn last line; a resume rewrites it
 (atomically) back to the checkpoint's step, and removes the snapshots after that step.
+
+Every reader is tolerant of a damaged or hostile folder (a hand edit, a full disk, another program):
+
+- A run file is opened only if it is a regular file (:func:`open_regular`): a FIFO would block the
+  reader for ever, a device could be anything. Anything else at its name, a link loop, a file too
+  large or not UTF-8 is a one-line :class:`RunError` naming the file; nothing at all is "none yet".
+- config.json and status.json are checked key by key (``core.run_files``): one bad value is a
+  one-line RunError naming the file and the key.
+- metrics.jsonl is read line by line, and a line is skipped, never an error, unless it is a valid
+  record (:func:`parse_record`): a JSON object whose ``step`` is a whole number ≥ 0, whose
+  ``quality``, if any, is an object, and whose numbers (:data:`RECORD_NUMBERS`), where present, are
+  finite (the trainer never logs a non-finite loss: it fails the run instead). So every reader may
+  compare ``r["step"]`` and format ``r.get("loss")`` without checking them again.
+- A missing or odd ``checkpoints/`` has no snapshots; :func:`find_runs` lists a run whose config.json
+  is damaged (its row says ``unreadable``) and skips one that vanishes while it is listed.
 """
 
 from __future__ import annotations
@@ -25,10 +40,12 @@ import json
 import os
 import re
 import signal
+import stat
 from pathlib import Path
+from typing import BinaryIO
 
 from core.files import atomic_write_text
-from core.run_files import RunConfig, RunError, RunStatus
+from core.run_files import RunConfig, RunError, RunStatus, is_finite, is_whole
 from core.run_lock import LOCK_NAME, is_locked
 
 RUNS_ENV = "CFG_TUI_RUNS"
@@ -42,6 +59,12 @@ SNAPSHOT_NAME = re.compile(r"step-(\d{6,})\.safetensors")
 """A snapshot's file name; the step has at least six digits (more past step 999,999)."""
 STEPS_SHOWN = 10
 """Steps a one-line list of snapshot steps names before it elides the middle."""
+MAX_JSON_BYTES = 1024**2
+"""config.json and status.json are a few kB; a larger one is damage, not read into memory."""
+LOG_TAIL_BYTES = 64 * 1024
+"""The end of train.log read for its last line (a long run's log can be large)."""
+RECORD_NUMBERS = ("loss", "lr", "images_per_sec", "elapsed", "memory_mb")
+"""The fields of a metrics record that hold numbers, finite where present."""
 
 
 def default_runs_folder() -> Path:
@@ -102,31 +125,43 @@ class RunDir:
         run = cls(path)
         if not run.path.is_dir():
             raise RunError(f"{run.path} is not a folder")
-        if not run.config_path.is_file():
-            raise RunError(f"{run.path} is not a run (no config.json)")
         run.config()  # validates
         return run
 
     def config(self) -> RunConfig:
-        return RunConfig.from_dict(self._read_json(self.config_path), self.config_path)
+        """The run's settings; :class:`RunError` (one line) if config.json is missing or unusable."""
+        d = self._read_json(self.config_path)
+        if d is None:
+            raise RunError(f"{self.path} is not a run (no config.json)")
+        return RunConfig.from_dict(d, self.config_path)
 
     def write_config(self, config: RunConfig) -> None:
         self._write_json(self.config_path, config.to_dict())
 
     def status(self) -> RunStatus | None:
-        """The last status written, or None before the first."""
-        if not self.status_path.exists():
-            return None
-        return RunStatus.from_dict(self._read_json(self.status_path), self.status_path)
+        """The last status written, or None before the first; :class:`RunError` if it is unusable."""
+        d = self._read_json(self.status_path)
+        return None if d is None else RunStatus.from_dict(d, self.status_path)
 
     def write_status(self, status: RunStatus) -> None:
         self._write_json(self.status_path, status.to_dict())
 
-    def _read_json(self, path: Path) -> dict:
+    @staticmethod
+    def _read_json(path: Path) -> dict | None:
+        """The JSON object in ``path``, None if nothing is there; else :class:`RunError`."""
+        data = read_regular(path, MAX_JSON_BYTES)
+        if data is None:
+            return None
+        if not data.strip():
+            raise RunError(f"{path} is empty")
         try:
-            value = json.loads(path.read_text())
-        except (OSError, ValueError) as e:
+            value = json.loads(data.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise RunError(f"{path} is not UTF-8 text") from None
+        except ValueError as e:
             raise RunError(f"{path} is unreadable ({e})") from None
+        except RecursionError:
+            raise RunError(f"{path} is unreadable (nested too deeply)") from None
         if not isinstance(value, dict):
             raise RunError(f"{path} does not hold a JSON object")
         return value
@@ -144,10 +179,10 @@ class RunDir:
             os.close(fd)
 
     def metrics(self) -> list[dict]:
-        """Every complete record of metrics.jsonl (a torn last line is skipped)."""
-        if not self.metrics_path.exists():
-            return []
-        return _records(self.metrics_path.read_text())
+        """Every valid record of metrics.jsonl (:func:`parse_record`; a torn last line and any
+        damaged line are skipped); :class:`RunError` if the file is there but cannot be read."""
+        data = read_regular(self.metrics_path)
+        return [] if data is None else _records(data)
 
     def snapshot_path(self, step: int) -> Path:
         """Where the snapshot of the weights at ``step`` is (or would be) kept."""
@@ -155,10 +190,12 @@ class RunDir:
 
     def snapshots(self) -> list[tuple[int, Path]]:
         """The run's weight snapshots as (step, path), by step; any other file is ignored."""
-        if not self.checkpoints.is_dir():
+        try:
+            paths = list(self.checkpoints.iterdir())
+        except OSError:  # none, a file, a link loop, unreadable: no snapshots
             return []
         found = []
-        for path in self.checkpoints.iterdir():
+        for path in paths:
             match = SNAPSHOT_NAME.fullmatch(path.name)
             # Only the names snapshot_path writes: step-0000500 is not step 500's snapshot.
             if match and path == self.snapshot_path(int(match[1])) and path.is_file():
@@ -184,7 +221,10 @@ class RunDir:
 
     def liveness(self) -> str:
         """One of :data:`LIVENESS`; :class:`RunError` if status.json is unreadable."""
-        status = self.status()
+        return self.liveness_of(self.status())
+
+    def liveness_of(self, status: RunStatus | None) -> str:
+        """:meth:`liveness` of the status just read (a reader of both reads the file once)."""
         if status is None:
             return "new"
         if status.state == "running" and status.on_this_host and not self._trainer_alive(status):
@@ -220,8 +260,10 @@ class RunDir:
     def last_log_line(self) -> str:
         """The last non-empty line of train.log (what a trainer that exited early said)."""
         try:
-            lines = self.log_path.read_text(errors="replace").strip().splitlines()
-        except OSError:
+            with open_regular(self.log_path) as f:
+                f.seek(max(0, os.fstat(f.fileno()).st_size - LOG_TAIL_BYTES))
+                lines = f.read().decode(errors="replace").strip().splitlines()
+        except (OSError, RunError):  # none yet (open_regular's None), or not a file to read
             return ""
         return lines[-1] if lines else ""
 
@@ -237,17 +279,26 @@ def gone_text(status: RunStatus | None) -> str:
     return f"process gone (killed or crashed), {saved_text(status)}"
 
 
-def _records(text: str) -> list[dict]:
-    """The JSON objects of complete lines; a torn or foreign line is skipped."""
-    records = []
-    for line in text.splitlines():
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(record, dict):
-            records.append(record)
-    return records
+def _records(data: bytes) -> list[dict]:
+    """The valid records of ``data``'s lines (:func:`parse_record`); any other line is skipped."""
+    return [record for line in data.split(b"\n") if (record := parse_record(line)) is not None]
+
+
+def parse_record(line: bytes) -> dict | None:
+    """The metrics record of one line of metrics.jsonl, or None for a line that is not a valid
+    one: not UTF-8, not JSON (a torn last line), not an object, or an object whose ``step`` is not
+    a whole number ≥ 0, whose ``quality`` is not an object, or whose :data:`RECORD_NUMBERS` are
+    not finite numbers where present (null included: readers take ``get(key, default)``)."""
+    try:
+        record = json.loads(line.decode("utf-8"))
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+        return None
+    if not isinstance(record, dict):
+        return None
+    step = record.get("step")
+    if not is_whole(step) or step < 0 or not isinstance(record.get("quality", {}), dict):
+        return None
+    return record if all(is_finite(record[k]) for k in RECORD_NUMBERS if k in record) else None
 
 
 def is_quality(record: dict) -> bool:
@@ -266,11 +317,75 @@ def quality_records(records: list[dict]) -> list[dict]:
 
 
 def find_runs(folder: str | os.PathLike) -> list[RunDir]:
-    """Every run directly inside ``folder`` (or ``folder`` itself), newest first."""
+    """Every run directly inside ``folder`` (or ``folder`` itself), newest first (by config.json's
+    time). A folder with anything named config.json is a run, a damaged one included (its readers
+    say what is wrong); a run removed while the folder is read is left out, never an error."""
     folder = Path(folder)
-    candidates = [folder, *sorted(p for p in folder.iterdir() if p.is_dir())] if folder.is_dir() else []
-    runs = [RunDir(p) for p in candidates if (p / "config.json").is_file()]
-    return sorted(runs, key=lambda r: r.config_path.stat().st_mtime, reverse=True)
+    try:
+        names = sorted(os.listdir(folder))
+    except OSError:  # not a folder, or gone
+        return []
+    dated = []
+    for path in (folder, *(folder / name for name in names)):
+        when = _config_time(path / "config.json")
+        if when is not None:
+            dated.append((when, RunDir(path)))
+    return [run for _, run in sorted(dated, key=lambda pair: pair[0], reverse=True)]
+
+
+def _config_time(path: Path) -> float | None:
+    """When config.json at ``path`` was last written; None if there is none (gone, or its folder
+    is not one). A link is dated by its target, or by itself when that cannot be read."""
+    for follow in (True, False):
+        try:
+            return os.stat(path, follow_symlinks=follow).st_mtime
+        except OSError:
+            continue
+    return None
+
+
+FILE_KINDS = {stat.S_IFDIR: "a folder", stat.S_IFIFO: "a FIFO", stat.S_IFSOCK: "a socket",
+              stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device"}  # fmt: skip
+
+
+def open_regular(path: Path) -> BinaryIO:
+    """``path`` opened for reading, if it is a regular file (a link is followed).
+
+    A FIFO would block ``open`` until a writer came (the app and ``runs`` would hang), a device
+    could be anything: :class:`RunError` naming the file and what it is instead (a link to nothing
+    too); FileNotFoundError when nothing is there. Opened without blocking and checked again
+    once open, so that a file swapped for a FIFO in between is refused too."""
+    try:
+        kind = stat.S_IFMT(os.stat(path).st_mode)
+        if kind == stat.S_IFREG:
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+            f = os.fdopen(fd, "rb")
+            kind = stat.S_IFMT(os.fstat(fd).st_mode)
+            if kind == stat.S_IFREG:
+                return f
+            f.close()
+    except (FileNotFoundError, NotADirectoryError):
+        if os.path.islink(path):
+            raise RunError(f"{path} is a link to nothing") from None
+        raise FileNotFoundError(path) from None
+    except OSError as e:
+        raise RunError(f"{path} is unreadable ({e.strerror or e})") from None
+    raise RunError(f"{path} is not a regular file ({FILE_KINDS.get(kind, 'not a file')})")
+
+
+def read_regular(path: Path, limit: int | None = None) -> bytes | None:
+    """The bytes of run file ``path`` (:func:`open_regular`), None if nothing is there;
+    :class:`RunError` naming it if it holds more than ``limit`` bytes or cannot be read."""
+    try:
+        with open_regular(path) as f:
+            data = f.read(-1 if limit is None else limit + 1)
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        raise RunError(f"{path} is unreadable ({e.strerror or e})") from None
+    if limit is not None and len(data) > limit:
+        raise RunError(f"{path} is too large (over {limit:,} bytes); a run's {path.name} is a few kB")
+    return data
 
 
 def checkpoint_file(path: str | os.PathLike | None) -> Path:
@@ -322,16 +437,18 @@ class MetricsTail:
         self.restarted = False
 
     def read_new(self) -> list[dict]:
+        """The valid records (:func:`parse_record`) of the lines completed since the last call;
+        none while the file is missing or not a regular file (the app polls this: never an error)."""
         try:
-            size = self.path.stat().st_size
-        except FileNotFoundError:
+            with open_regular(self.path) as f:
+                size = os.fstat(f.fileno()).st_size
+                self.restarted = size < self.offset
+                if self.restarted:
+                    self.offset = 0
+                f.seek(self.offset)
+                chunk = f.read(size - self.offset)
+        except (OSError, RunError):
             return []
-        self.restarted = size < self.offset
-        if self.restarted:
-            self.offset = 0
-        with self.path.open("rb") as f:
-            f.seek(self.offset)
-            chunk = f.read(size - self.offset)
         complete = chunk[: chunk.rfind(b"\n") + 1]
         self.offset += len(complete)
-        return _records(complete.decode("utf-8", "replace"))
+        return _records(complete)

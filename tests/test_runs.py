@@ -55,9 +55,11 @@ def test_liveness_tells_running_from_dead(tmp_path: Path) -> None:
     child.wait()
     run.write_status(dataclasses.replace(run.status(), pid=child.pid))
     assert run.liveness() == "dead"
-    for pid in (0, -1):  # never taken for a live process (os.kill would signal a group, or all)
-        run.write_status(dataclasses.replace(run.status(), pid=pid))
-        assert run.liveness() == "dead"
+    run.write_status(dataclasses.replace(run.status(), pid=0))  # never a live process (kill: a group)
+    assert run.liveness() == "dead"
+    run.write_status(dataclasses.replace(run.status(), pid=-1))  # kill(-1) would signal every process
+    with pytest.raises(RunError, match=r"status\.json is not a usable status \(pid must be a whole number"):
+        run.liveness()
     run.write_status(RunStatus.now("stopped", 5, 10))
     assert run.liveness() == "stopped"
 
@@ -124,7 +126,7 @@ def test_run_status_round_trips_and_refuses_what_it_cannot_read(tmp_path: Path) 
     older = {"state": "finished", "pid": 7, "host": "h", "step": 3, "total_steps": 3, "updated": 2}
     assert RunStatus.from_dict(older).checkpoint_step is None
     for bad, message in [({"step": 1}, "no 'state'"), ({"state": "paused"}, "unknown state 'paused'"),
-                         ({"state": "running", "pid": "x"}, "invalid literal")]:  # fmt: skip
+                         ({"state": "running", "pid": "x"}, 'pid must be a whole number .* not "x"')]:  # fmt: skip
         with pytest.raises(RunError, match=message):
             RunStatus.from_dict(bad)
     run = RunDir.create(tmp_path / "run", run_config())

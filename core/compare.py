@@ -2,8 +2,10 @@
 prints), the points of its loss and quality curves, and all of them drawn in one PNG.
 
 Everything here reads a run as it is, half-written or damaged: a record whose fields are not finite
-numbers is skipped, never an error. Nothing here loads torch, Textual or Rich; the PNG is drawn with
-Pillow alone (the command line starts in a fraction of a second, and matplotlib is no dependency).
+numbers is skipped, never an error (``core.runs.parse_record`` skips a damaged line, and a value
+that is not a finite number here is left out of the curve it would be a point of). Nothing here loads
+torch, Textual or Rich; the PNG is drawn with Pillow alone (the command line starts in a fraction of a
+second, and matplotlib is no dependency).
 """
 
 from __future__ import annotations
@@ -100,7 +102,8 @@ def summarize(run: RunDir) -> RunSummary:
     config = run.config()
     records = read_records(run)
     try:
-        state, status = run.liveness(), run.status()
+        status = run.status()
+        state = run.liveness_of(status)
     except RunError:
         state, status = "unreadable", None
     losses = [v for v in (positive(r.get("loss")) for r in loss_records(records)) if v is not None]

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core.checkpoint import read_metadata
+from core.run_files import RunStatus, is_finite
 from core.runs import RunDir, RunError
 
 if TYPE_CHECKING:  # core.sampling loads torch; cfg-tui runs reads this module without it
@@ -113,11 +114,20 @@ class RunRow:
 
     @classmethod
     def of(cls, run: RunDir, now: float | None = None) -> RunRow:
-        """A half-written or foreign status reads as ``unreadable``, not as an error."""
+        """A run whose config.json or status.json cannot be used (damaged, half-written, foreign,
+        not a file, gone) reads as ``unreadable``, not as an error: the list goes on with the others,
+        and ``cfg-tui runs --detail RUN`` says what is wrong."""
         try:
-            state, status = run.liveness(), run.status()
+            run.config()
+            status = run.status()
         except RunError:
             return cls(run.path.name, "unreadable", NONE, NONE, NONE, NONE)
+        return cls.of_status(run, status, now)
+
+    @classmethod
+    def of_status(cls, run: RunDir, status: RunStatus | None, now: float | None = None) -> RunRow:
+        """The row of ``run`` at ``status``, just read (None: no status yet)."""
+        state = run.liveness_of(status)
         if status is None:
             return cls(run.path.name, state, NONE, NONE, NONE, NONE)
         age = f"{format_duration((now or time.time()) - status.updated)} ago" if status.updated else NONE
@@ -139,16 +149,32 @@ QUALITY_COLUMNS = ("step", "elapsed", "frechet", "accuracy", "samples", "sampler
 
 
 def quality_cells(record: dict) -> tuple[str, ...]:
-    """A quality record under :data:`QUALITY_COLUMNS`; a missing or unmeasured value reads ``-``."""
+    """A quality record under :data:`QUALITY_COLUMNS`; a missing or unmeasured value reads ``-``.
+
+    The record's step and elapsed were checked when it was read (``core.runs.parse_record``), what
+    its ``quality`` holds was not: a value of the wrong kind (a damaged or foreign line) reads ``-``
+    too, and a text is cut short."""
     q = record["quality"]
-    elapsed = record.get("elapsed")
-    w = q.get("guidance")
-    sampler = f"{q.get('solver', '?')} × {q.get('steps', '?')}, w = {NONE if w is None else f'{w:g}'}"
+    elapsed, w = record.get("elapsed"), finite_or_none(q.get("guidance"))
+    guidance = NONE if w is None else f"{w:g}"
+    sampler = f"{short(q.get('solver', '?'))} × {short(q.get('steps', '?'))}, w = {guidance}"
     return (
         str(record.get("step", NONE)), NONE if elapsed is None else format_duration(elapsed),
-        with_spread(q.get("frechet"), q.get("frechet_spread"), 2), number(q.get("accuracy"), 3),
-        str(q.get("samples", NONE)), sampler, number(q.get("seconds"), 1),
+        with_spread(finite_or_none(q.get("frechet")), finite_or_none(q.get("frechet_spread")), 2),
+        number(finite_or_none(q.get("accuracy")), 3), short(q.get("samples", NONE)), sampler,
+        number(finite_or_none(q.get("seconds")), 1),
     )  # fmt: skip
+
+
+def finite_or_none(value: object) -> float | None:
+    """``value`` if it is a finite number (a bool is not one), else None (shown as ``-``)."""
+    return float(value) if is_finite(value) else None  # type: ignore[arg-type]
+
+
+def short(value: object, width: int = 12) -> str:
+    """``value`` as text on one line, at most ``width`` characters."""
+    text = " ".join(str(value).split())
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 EVAL_COLUMNS = (

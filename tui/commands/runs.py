@@ -16,8 +16,10 @@ from rich.text import Text
 from core.compare import RunSummary, check_axis, summarize, write_compare_png
 from core.configs import TrainConfig
 from core.runs import (
+    RunConfig,
     RunDir,
     RunError,
+    RunStatus,
     default_runs_folder,
     find_runs,
     loss_records,
@@ -190,26 +192,28 @@ def find_run(name: str, folder: Path) -> RunDir:
 
 
 def run_detail(run: RunDir) -> Group:
-    """The run's settings, its loss at a few steps, and a table of its quality records."""
-    records = run.metrics()
+    """The run's settings, its loss at a few steps, and a table of its quality records.
+
+    Every file is read first: one that cannot be used (the reason the run list says ``unreadable``)
+    is a one-line :class:`RunError` naming it; damaged lines of metrics.jsonl are only skipped."""
+    config, status, records = run.config(), run.status(), run.metrics()
     losses, qualities = loss_records(records), quality_records(records)
-    return Group(settings_table(run), loss_table(losses), quality_table(qualities))
+    return Group(settings_table(run, config, status), loss_table(losses), quality_table(qualities))
 
 
-def settings_table(run: RunDir) -> Table:
+def settings_table(run: RunDir, config: RunConfig, status: RunStatus | None) -> Table:
     """What the run is: preset, network, recipe, data, device, and where it stands."""
     table = Table(show_header=False, box=None, title=f"run {run.path.name}", title_justify="left")
     table.add_column(style="bold")
     table.add_column()
-    for name, value in _settings(run):
+    for name, value in _settings(run, config, status):
         table.add_row(name, value)
     return table
 
 
-def _settings(run: RunDir) -> list[tuple[str, str]]:
-    config, row = run.config(), RunRow.of(run)
+def _settings(run: RunDir, config: RunConfig, status: RunStatus | None) -> list[tuple[str, str]]:
+    row = RunRow.of_status(run, status)
     model, train = config.model, config.train
-    status = run.status() if row.state != "unreadable" else None
     elapsed = NONE if status is None or status.elapsed is None else format_duration(status.elapsed)
     processes = f" × {config.processes}" if config.processes > 1 else ""
     return [

@@ -125,8 +125,9 @@ def test_run_status_round_trips_and_refuses_what_it_cannot_read(tmp_path: Path) 
     assert "reason" not in RunStatus.now("running", 1, 2).to_dict()  # None is left out
     older = {"state": "finished", "pid": 7, "host": "h", "step": 3, "total_steps": 3, "updated": 2}
     assert RunStatus.from_dict(older).checkpoint_step is None
-    for bad, message in [({"step": 1}, "no 'state'"), ({"state": "paused"}, "unknown state 'paused'"),
-                         ({"state": "running", "pid": "x"}, 'pid must be a whole number .* not "x"')]:  # fmt: skip
+    refused = [({"step": 1}, "no 'state'"), ({"state": "paused"}, "unknown state 'paused'"),
+               ({"state": "running", "pid": "x"}, 'pid must be a whole number .* not "x"')]  # fmt: skip
+    for bad, message in refused:
         with pytest.raises(RunError, match=message):
             RunStatus.from_dict(bad)
     run = RunDir.create(tmp_path / "run", run_config())

@@ -211,7 +211,7 @@ CASES = [
          detail="is a link to nothing"),
     # config.json: its settings
     Case("config huge channels", config("model", channels=[4096, 4096, 4096], num_residual_layers=20),
-         "config.json", detail="has unusable settings (channels"),
+         "config.json", detail="has unusable settings ("),
     Case("config 10^12 channels", config("model", channels=[10**12]), "config.json",
          detail="has unusable settings"),
     Case("config 100 stages", config("model", channels=[8] * 100), "config.json",

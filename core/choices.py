@@ -11,6 +11,19 @@ from __future__ import annotations
 
 import math
 
+from core.configs import (
+    GRID_SHIFT,
+    GUIDANCE,
+    NOISE,
+    PANELS,
+    PER_CLASS,
+    SEEDS,
+    SOLVER_STEPS,
+    UNetConfig,
+    check_memory,
+    sampling_bytes,
+)
+
 EVALS_PER_STEP = {"euler": 1, "heun": 2, "midpoint": 2, "sde": 1}
 """Network evaluations a step of each solver costs."""
 SOLVERS = tuple(EVALS_PER_STEP)
@@ -42,10 +55,9 @@ def check_solver(solver: str) -> str:
 
 
 def check_steps(steps: int) -> int:
-    """A step count of a solver: 1 or more."""
-    if steps < 1:
-        raise ValueError(f"steps must be at least 1, not {steps}")
-    return steps
+    """A step count of a solver: 1 to :data:`core.configs.SOLVER_STEPS`' high (the grid and the
+    progress are as long as it)."""
+    return int(SOLVER_STEPS.check("steps", steps))
 
 
 def check_grid(name: str) -> str:
@@ -60,7 +72,40 @@ def check_shift(shift: float) -> float:
     ValueError."""
     if not (math.isfinite(shift) and shift > 0):
         raise ValueError(f"the grid's shift must be a number above 0, not {shift:g}")
-    return shift
+    return GRID_SHIFT.check("the grid's shift", shift)
+
+
+def check_noise(noise: float) -> float:
+    """The sde solver's noise level: a finite number from 0 to :data:`core.configs.NOISE`' high."""
+    return NOISE.check("noise", noise)
+
+
+def check_guidance(scales: tuple[float, ...]) -> tuple[float, ...]:
+    """Guidance scales w, each finite and inside :data:`core.configs.GUIDANCE`, as many as
+    :data:`core.configs.PANELS` allows (each is a panel of samples, kept until all are drawn)."""
+    PANELS.check("the number of guidance scales", len(scales))
+    for w in scales:
+        GUIDANCE.check("guidance", w)
+    return scales
+
+
+def check_seed(seed: int, name: str = "seed") -> int:
+    """A seed of the initial noise: 0 to 2^63 - 1 (torch's generators take 64 bits)."""
+    return int(SEEDS.check(name, seed))
+
+
+def check_per_class(per_class: int, low: int = 1) -> int:
+    """Samples per class: ``low`` (2 where a spread is measured) to :data:`core.configs.PER_CLASS`' high."""
+    if per_class < low:
+        raise ValueError(f"per class must be at least {low}, not {per_class}")
+    return int(PER_CLASS.check("per class", per_class))
+
+
+def check_sampling_memory(config: UNetConfig, images: int, device_type: str = "cpu") -> int:
+    """``images`` sampled at once by a model of ``config``: refused in one line, with the estimate,
+    when they would not fit in the memory free on ``device_type``."""
+    check_memory(f"sampling {images:,} images at once", sampling_bytes(config, images), device_type)
+    return images
 
 
 def check_feature_layer(name: str) -> str:

@@ -10,13 +10,23 @@ settings with the same words.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from core.configs import TrainConfig, UNetConfig
+from core.configs import (
+    EMBED_DIM,
+    LAYERS,
+    PROCESSES,
+    TrainConfig,
+    UNetConfig,
+    channels_problem,
+    check_memory,
+    training_bytes,
+)
 from core.presets import PRESETS
 
 if TYPE_CHECKING:
@@ -90,6 +100,8 @@ def check_processes(processes: int, device: torch.device) -> int:
 
     if processes < 1:
         raise SettingsError(f"nproc must be at least 1, not {processes}")
+    if PROCESSES.problem(processes):
+        raise SettingsError(f"nproc {PROCESSES.problem(processes)}")
     if processes > 1 and device.type == "cuda" and processes > gpu_count():
         raise SettingsError(
             f"nproc: {processes} is more than the {gpu_count()} GPU(s) here (one process per GPU)"
@@ -109,9 +121,35 @@ def _given(**values: object) -> dict:
     return {k: v for k, v in values.items() if v is not None}
 
 
+def _check_model_settings(s: RunSettings) -> None:
+    """The U-Net's overrides in the words of the option and the field (``layers``, not
+    ``num_residual_layers``), before a configuration is made of them."""
+    problems = {
+        "channels": channels_problem(s.channels) if s.channels is not None else None,
+        "layers": LAYERS.problem(s.layers) if s.layers is not None else None,
+        "embed dim": EMBED_DIM.problem(s.embed_dim) if s.embed_dim is not None else None,
+    }
+    for name, problem in problems.items():
+        if problem:
+            raise SettingsError(f"{name} {problem}")
+
+
+def check_training_memory(model: UNetConfig, batch: int, device: torch.device, processes: int = 1) -> None:
+    """Refuse, with the estimate, a batch that would not fit: each process trains its share of the
+    batch; on the CPU they share the machine's memory, on CUDA each has a GPU."""
+    share = math.ceil(batch / processes)
+    needed = training_bytes(model, share) * (processes if device.type == "cpu" else 1)
+    try:
+        check_memory(f"training batch size {batch} with this model", needed, device.type)
+    except ValueError as e:
+        raise SettingsError(str(e)) from None
+
+
 def plan_run(settings: RunSettings) -> RunPlan:
-    """The preset with the settings' overrides, every value checked; :class:`SettingsError` if not."""
+    """The preset with the settings' overrides, every value checked (by range, and the batch by the
+    memory it needs); :class:`SettingsError` if not."""
     s = settings
+    _check_model_settings(s)
     device = resolve_device(s.device)
     name = preset_name(s.preset, device)
     base = PRESETS[name]
@@ -130,13 +168,18 @@ def plan_run(settings: RunSettings) -> RunPlan:
         model = dataclasses.replace(base.model, **model_changes)
     except ValueError as e:
         raise SettingsError(str(e)) from None
-    return RunPlan(name, model, train, device, check_processes(s.processes, device))
+    processes = check_processes(s.processes, device)
+    check_training_memory(model, train.batch_size, device, processes)
+    return RunPlan(name, model, train, device, processes)
 
 
 def new_run_path(runs_folder: str | os.PathLike, preset: str, name: str | None = None) -> Path:
     """Where a new run goes: ``runs_folder/name`` (a plain, unused folder name), or a fresh
     ``<time>-<preset>`` there (``-2``, ``-3``… added while that exists)."""
+    from core.files import check_folder  # here: core.files builds its errors on this module's
+
     folder = Path(runs_folder)
+    check_folder(folder, "runs folder")
     if name is None or not name.strip():
         base = f"{time.strftime('%Y%m%d-%H%M%S')}-{preset}"
         name, n = base, 2

@@ -11,12 +11,14 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from core.choices import SOLVERS
-from core.configs import TrainConfig, UNetConfig
+from core.choices import SOLVERS, check_steps
+from core.configs import BATCH, GUIDANCE, REPEATS, SECONDS, SOLVER_STEPS, THREADS, TrainConfig, UNetConfig
 from core.data import DATASETS, default_data_root
+from core.files import atomic_write_text, writing
 from core.presets import PRESETS
-from core.settings import resolve_device
-from tui.commands.common import DataRoot, log, parse_floats
+from core.settings import check_training_memory, resolve_device
+from tui.commands.common import DataRoot, check_folder, log, number, parse_floats, whole
+from tui.parse import whole_number
 
 # Everything timed here loads torch: imported in the commands, so that --help does not wait for it.
 if TYPE_CHECKING:
@@ -30,8 +32,8 @@ app = typer.Typer(help="Benchmarks against the lab's own loops, run side by side
 
 @app.command("data")
 def data_share(
-    batch_size: int = typer.Option(250, min=1, help="Images per batch (the lab's is 250)."),
-    repeats: int = typer.Option(3, min=1, help="Timed repeats; the median is reported."),
+    batch_size: int = typer.Option(250, parser=whole(BATCH), help="Images per batch (the lab's is 250)."),
+    repeats: int = typer.Option(3, parser=whole(REPEATS), help="Timed repeats; the median is reported."),
     dataset: str = typer.Option("mnist", help=", ".join(DATASETS)),
     data_root: Path | None = DataRoot,
 ) -> None:
@@ -42,8 +44,10 @@ def data_share(
     from core.data import load_split
     from core.trainer import CFGTrainer, new_model
 
+    check_training_memory(UNetConfig(), batch_size, torch.device("cpu"))
     root = data_root or default_data_root()
     ours, _ = load_split(dataset, "train", root, log=log)
+    _check_batch(batch_size, len(ours))
     lab = LabSampler(DATASETS[dataset], root)
     trainer = CFGTrainer(new_model(UNetConfig(), 0), ours, TrainConfig(batch_size=batch_size))
     generator = torch.Generator().manual_seed(0)
@@ -61,6 +65,11 @@ def data_share(
         share = 100 * seconds / (seconds + compute)
         typer.echo(f"  {name:32s} {seconds * 1e3:10.3f} ms   data share of a step {share:6.2f} %")
     typer.echo(f"  data loading speed-up: {lab_data / our_data:,.0f}x")
+
+
+def _check_batch(batch_size: int, images: int) -> None:
+    if batch_size > images:
+        raise typer.BadParameter(f"--batch-size {batch_size} exceeds the {images} training images")
 
 
 def _synced(fn: Callable[[], object], device: torch.device) -> Callable[[], None]:
@@ -91,8 +100,12 @@ def _our_variants(device: torch.device, compile: bool) -> dict[str, dict]:
 
 @app.command("train")
 def train_speed(
-    batch_size: int = typer.Option(250, min=1, help="Images per step (the seed preset's is 250)."),
-    repeats: int = typer.Option(5, min=1, help="Timed steps per variant, in turns; the median is reported."),
+    batch_size: int = typer.Option(
+        250, parser=whole(BATCH), help="Images per step (the seed preset's is 250)."
+    ),
+    repeats: int = typer.Option(
+        5, parser=whole(REPEATS), help="Timed steps per variant, in turns; the median is reported."
+    ),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
     compile: bool = typer.Option(False, "--compile", help="Also time ours under torch.compile."),
     data_root: Path | None = DataRoot,
@@ -105,8 +118,10 @@ def train_speed(
     from core.trainer import CFGTrainer, native_bf16, new_model
 
     torch_device = resolve_device(device)
+    check_training_memory(UNetConfig(), batch_size, torch_device)
     root = data_root or default_data_root()
     ours_data, _ = load_split("mnist", "train", root, device=torch_device, log=log)
+    _check_batch(batch_size, len(ours_data))
     z, y = ours_data.sample(batch_size)
     model = new_model(UNetConfig(), 0).to(torch_device)
     flops = training_flops(model, (z, torch.rand(batch_size, device=torch_device), y))
@@ -139,17 +154,26 @@ def _solver_steps(text: str) -> list[tuple[str, int]]:
     pairs = []
     for item in filter(None, text.split(",")):
         solver, _, steps = item.strip().partition(":")
-        if solver not in SOLVERS or not steps.isdigit() or int(steps) < 1:
-            raise typer.BadParameter(f"--fast wants solver:steps items ({', '.join(SOLVERS)}), not {item!r}")
-        pairs.append((solver, int(steps)))
+        try:  # ASCII digits only: str.isdigit and int also take "２" (and then sample for minutes)
+            count = check_steps(whole_number(steps))
+        except ValueError:
+            count = None
+        if solver not in SOLVERS or count is None:
+            raise typer.BadParameter(
+                f"--fast wants solver:steps items ({', '.join(SOLVERS)}; steps 1 to "
+                f"{SOLVER_STEPS.high:,}), not {item[:40]!r}"
+            )
+        pairs.append((solver, count))
     return pairs
 
 
 @app.command("sample")
 def sample_speed(
     checkpoint: Path | None = typer.Option(None, help="Weights to sample (default: a fresh default U-Net)."),
-    w: float = typer.Option(3.0, help="Guidance scale."),
-    repeats: int = typer.Option(1, min=1, help="Timed runs per variant, in turns; the median is reported."),
+    w: float = typer.Option(3.0, parser=number(GUIDANCE), help="Guidance scale."),
+    repeats: int = typer.Option(
+        1, parser=whole(REPEATS), help="Timed runs per variant, in turns; the median is reported."
+    ),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
     fast: str = typer.Option(
         "", help="More of ours on the uniform grid with CFG, solver:steps,... (e.g. midpoint:8,euler:20)."
@@ -263,11 +287,15 @@ def recipe(
     out: Path = typer.Option(..., help="Folder for the snapshots and timings."),
     preset: str = typer.Option("cpu", help=f"The base recipe: {', '.join(PRESETS)}."),
     budget: float | None = typer.Option(
-        None, help="Seconds of training per recipe (default: the base preset's steps at its speed)."
+        None,
+        parser=number(SECONDS),
+        help="Seconds of training per recipe (default: the base preset's steps at its speed).",
     ),
     fractions: str = typer.Option("0.333,0.667,1", help="Fractions of the budget to snapshot at."),
     only: str | None = typer.Option(None, help="Train only these variants (comma-separated names)."),
-    threads: int | None = typer.Option(None, min=1, help="Torch threads (1: CPU time = wall time)."),
+    threads: int | None = typer.Option(
+        None, parser=whole(THREADS), help="Torch threads (1: CPU time = wall time)."
+    ),
     report: bool = typer.Option(False, "--report", help="Print the measured snapshots of --out instead."),
     data_root: Path | None = DataRoot,
 ) -> None:
@@ -286,6 +314,9 @@ def recipe(
         return
     base = PRESETS[preset]
     points = parse_floats("--fractions", fractions)
+    if any(not 0 < point <= 1 for point in points):
+        raise typer.BadParameter(f"--fractions must each lie in (0, 1], not {fractions[:60]}")
+    check_folder("--out", out)
     variants = default_variants()
     if only is not None:
         wanted = set(only.split(","))
@@ -304,8 +335,10 @@ def recipe(
     else:
         timings = pooled(seconds_per_step(base, timed, data), base, timed)
         budget = budget or base.train.steps * timings[preset]
-        out.mkdir(parents=True, exist_ok=True)
-        timings_file.write_text(json.dumps({"budget": budget, "seconds_per_step": timings}, indent=1))
+        with writing("--out", timings_file):
+            out.mkdir(parents=True, exist_ok=True)
+            record = {"budget": budget, "seconds_per_step": timings}
+            atomic_write_text(timings_file, json.dumps(record, indent=1))
     log(f"{torch.get_num_threads()} threads; budget {budget:.0f} s; seconds per step: "
         + ", ".join(f"{name} {s * 1e3:.0f} ms" for name, s in timings.items()))  # fmt: skip
     for variant in variants:

@@ -12,8 +12,21 @@ from typing import TYPE_CHECKING, TypeVar
 import typer
 from rich.console import Console
 
-from core.choices import GRIDS, check_feature_layer, check_grid, check_solver, check_steps, describe_preset
+from core.choices import (
+    GRIDS,
+    check_feature_layer,
+    check_grid,
+    check_guidance,
+    check_noise,
+    check_sampling_memory,
+    check_seed,
+    check_solver,
+    check_steps,
+    describe_preset,
+)
+from core.configs import Bound, UNetConfig
 from core.data import DATA_ROOT_ENV
+from core.files import check_folder as core_check_folder
 from core.files import check_writable as core_check_writable
 from tui import parse as tui_parse
 
@@ -52,6 +65,45 @@ def _usage(parse: Callable[..., T], *args: object, option: str = "") -> T:
         raise typer.BadParameter(f"{option}: {e}" if option else str(e)) from None
 
 
+# --- numbers on the command line: typer's parsers, strict, and the ranges core.configs sets ------
+
+
+def whole(bound: Bound | None = None) -> Callable[[object], int]:
+    """A typer ``parser`` for a whole-number option: ASCII digits only (typer alone reads ``1_000``),
+    within 64 bits and inside ``bound`` when given (else the range is checked where the value is
+    used, in the words the app's form uses too); a usage error names the option."""
+
+    def parse(value: object) -> int:
+        if not isinstance(value, str):  # typer passes the default through the parser too
+            return value  # type: ignore[return-value]
+        return _checked(tui_parse.whole_number, value, bound)
+
+    return parse
+
+
+def number(bound: Bound | None = None) -> Callable[[object], float]:
+    """A typer ``parser`` for a number option: ASCII decimal only, inside ``bound`` when given (nan and
+    inf are read for a later range check to refuse; a bound refuses them here)."""
+
+    def parse(value: object) -> float:
+        if not isinstance(value, str):
+            return value  # type: ignore[return-value]
+        return _checked(tui_parse.real_number, value, bound)
+
+    return parse
+
+
+def _checked(read: Callable[[str], T], text: str, bound: Bound | None) -> T:
+    try:
+        value = read(text)
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from None
+    problem = bound.problem(value) if bound is not None else None  # type: ignore[arg-type]
+    if problem:
+        raise typer.BadParameter(problem)
+    return value
+
+
 def parse_ints(option: str, value: str) -> tuple[int, ...]:
     return _usage(tui_parse.parse_ints, option, value)
 
@@ -60,14 +112,39 @@ def parse_floats(option: str, value: str) -> tuple[float, ...]:
     return _usage(tui_parse.parse_floats, option, value)
 
 
+def parse_guidance(option: str, value: str) -> tuple[float, ...]:
+    """Comma-separated guidance scales, each finite and in core's range."""
+    return _usage(check_guidance, parse_floats(option, value), option=option)
+
+
+def parse_seeds(option: str, value: str) -> tuple[int, ...]:
+    """Comma-separated seeds, each 0 to 2^63 - 1."""
+    return tuple(_usage(check_seed, seed, option=option) for seed in parse_ints(option, value))
+
+
 def parse_labels(value: str, num_classes: int = 10) -> tuple[int, ...]:
     return _usage(tui_parse.parse_labels, "--digits", value, num_classes)
 
 
+def check_sampling(config: UNetConfig, images: int, device_type: str, option: str = "--per-class") -> None:
+    """Refuse, before sampling, a batch of ``images`` that would not fit in memory (with the estimate)."""
+    try:
+        check_sampling_memory(config, images, device_type)
+    except ValueError as e:
+        raise typer.BadParameter(str(e), param_hint=option) from None
+
+
 def check_writable(option: str, path: Path | None) -> None:
-    """Refuse an output path that cannot be written, before any work is done."""
+    """Refuse an output path that cannot be written, before any work is done (one line naming
+    ``option``: a folder, device, FIFO, /proc, a missing or read-only folder)."""
     if path is not None:
-        _usage(core_check_writable, path, option)
+        core_check_writable(path, option)
+
+
+def check_folder(option: str, path: Path | None) -> None:
+    """Refuse an output folder that cannot be made or written, before any work is done."""
+    if path is not None:
+        core_check_folder(path, option)
 
 
 def parse_solvers(option: str, value: str) -> list[str]:
@@ -114,6 +191,8 @@ def sampler_options(
     from core.sampling import build_sampler
 
     method = parse_guide("--guide", guide) if guide is not None else None
+    if noise is not None:
+        _usage(check_noise, noise, option="--noise")
     if solver is not None:
         _usage(check_solver, solver, option="--solver")
     if grid is not None:
@@ -134,7 +213,9 @@ PresetOption = typer.Option("lab", "--preset", help=PRESET_HELP)
 GridOption = typer.Option(
     None, help=f"Time grid: {', '.join(GRIDS)} (fitted: to this model, once, stored beside it)."
 )
-ShiftOption = typer.Option(None, help="The shifted grid's shift s (SD3's; default 3: more steps near noise).")
+ShiftOption = typer.Option(
+    None, parser=number(), help="The shifted grid's shift s (SD3's; default 3: more steps near noise)."
+)
 
 
 def parse_grids(option: str, value: str) -> list[str]:

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from core.data import DATASETS, DataError, default_data_root
 from core.data.sources import RAW_FILES
-from tui.commands.common import DataRoot, log
+from tui.commands.common import DataRoot, check_folder, log
 
 app = typer.Typer(help="Fetch MNIST / Fashion-MNIST and show what is in the data root.", no_args_is_help=True)
 
@@ -35,7 +35,9 @@ def fetch(
     from core.data import load_split
 
     root = data_root or default_data_root()
-    for name in _names(dataset):
+    names = _names(dataset)
+    check_folder("--data-root", root)  # the files fetched and the caches are written there
+    for name in names:
         for split in RAW_FILES:
             start = time.perf_counter()
             data, fingerprint = load_split(name, split, root, log=log)

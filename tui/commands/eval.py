@@ -16,7 +16,8 @@ from rich.table import Table
 from core.assets import CLASSIFIER
 from core.checkpoint import load_checkpoint
 from core.choices import FEATURE_LAYERS, GRIDS, SOLVERS
-from core.files import atomic_write_text
+from core.configs import EPOCHS, MEASURED_PER_CLASS, SEEDS, SOLVER_STEPS
+from core.files import atomic_write_text, output_folder, writing
 from core.images import line_chart, load_samples_npz, save_png
 from core.runs import checkpoint_file
 from core.settings import resolve_device
@@ -26,17 +27,20 @@ from tui.commands.common import (
     GridOption,
     PresetOption,
     ShiftOption,
+    check_folder,
+    check_sampling,
     check_writable,
     log,
     parse_feature_layer,
-    parse_floats,
     parse_grids,
+    parse_guidance,
     parse_guide,
-    parse_ints,
+    parse_seeds,
     parse_solvers,
     parse_steps,
     sampler_cells,
     sampler_options,
+    whole,
     wide_console,
     with_method,
 )
@@ -95,6 +99,15 @@ def _model_and_cells(
     return model, grid_of, with_guide_models(cells, weights, device)
 
 
+def _check_batch(checkpoint: Path | None, per_class: int, device: torch.device) -> None:
+    """Refuse, before anything is loaded or sampled, ``per_class`` samples of each of the model's
+    classes that would not fit in memory at once (its configuration is read from the file's header)."""
+    from core.checkpoint import read_config
+
+    config = read_config(checkpoint_file(checkpoint))
+    check_sampling(config, per_class * config.num_classes, device.type)
+
+
 def _report(rows: list[dict], title: str, as_json: bool, out: Path | None) -> None:
     """The rows as a table (or JSON on stdout with ``--json``), and as a JSON file with ``--out``."""
     if as_json:
@@ -102,7 +115,8 @@ def _report(rows: list[dict], title: str, as_json: bool, out: Path | None) -> No
     else:
         wide_console().print(rows_table(rows, title))
     if out is not None:
-        atomic_write_text(out, json.dumps(rows, indent=2) + "\n")
+        with writing("--out", out):
+            atomic_write_text(out, json.dumps(rows, indent=2) + "\n")
         log(f"wrote {out}")
 
 
@@ -118,10 +132,12 @@ def evaluate(
         None, help="Score these samples instead (.npz of cfg-tui sample --npz: images and labels)."
     ),
     guidance: str = typer.Option("1,3,5", help="Guidance scales, one row each."),
-    per_class: int = typer.Option(100, min=2, help="Samples per class."),
+    per_class: int = typer.Option(100, parser=whole(MEASURED_PER_CLASS), help="Samples per class."),
     preset: str = PresetOption,
     solver: str | None = typer.Option(None, help=f"{', '.join(SOLVERS)} (default: the preset's)."),
-    steps: int | None = typer.Option(None, min=1, help="Solver steps (default: the preset's)."),
+    steps: int | None = typer.Option(
+        None, parser=whole(SOLVER_STEPS), help="Solver steps (default: the preset's)."
+    ),
     grid: str | None = GridOption,
     shift: float | None = ShiftOption,
     guide: list[str] | None = GuideOption,
@@ -143,10 +159,12 @@ def evaluate(
 
     base = sampler_options(preset, solver, steps, grid, shift)
     cells = [with_method(base, method) for method in parse_guides(guide, base.guide)]
-    scales = parse_floats("--guidance", guidance)
-    seed_list = parse_ints("--seeds", seeds)
+    scales = parse_guidance("--guidance", guidance)
+    seed_list = parse_seeds("--seeds", seeds)
     check_writable("--out", out)
     torch_device = resolve_device(device)
+    if samples is None:
+        _check_batch(checkpoint, per_class, torch_device)
     if samples is not None:
         images, labels = load_samples_npz(samples)
         digits = labels < 10
@@ -168,7 +186,9 @@ def evaluate(
 
 @app.command("check")
 def check_command(
-    per_class: int = typer.Option(100, min=2, help="Images per class in every row."),
+    per_class: int = typer.Option(
+        100, parser=whole(MEASURED_PER_CLASS), help="Images per class in every row."
+    ),
     checkpoint: Path | None = typer.Option(None, help="The model of the generated rows (default: bundled)."),
     generated: bool = typer.Option(True, help="Also rows of samples at w = 3, Euler 2/4/8/99."),
     classifier: Path = typer.Option(CLASSIFIER, help="The MNIST classifier."),
@@ -190,6 +210,8 @@ def check_command(
     if feature_layer is not None:
         parse_feature_layer("--feature-layer", feature_layer)
     torch_device = resolve_device(device)
+    if generated:
+        _check_batch(checkpoint, per_class, torch_device)
     classifier_model, reference = _classifier_and_reference(
         classifier, torch_device, data_root, feature_layer
     )
@@ -224,12 +246,14 @@ def verdict_table(rows: list[dict]) -> Table:
 
 @app.command("train-classifier")
 def train_classifier_command(
-    epochs: int = typer.Option(10, min=1, help="Passes over the 60,000 training images (augmented)."),
+    epochs: int = typer.Option(
+        10, parser=whole(EPOCHS), help="Passes over the 60,000 training images (augmented)."
+    ),
     feature_layer: str = typer.Option(
         "combined", help=f"Features for the distances: {', '.join(FEATURE_LAYERS)}."
     ),
     out: Path = typer.Option(CLASSIFIER, help="Where to write the classifier."),
-    seed: int = typer.Option(0, help="Seed of the weights and the batch order."),
+    seed: int = typer.Option(0, parser=whole(SEEDS), help="Seed of the weights and the batch order."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
     data_root: Path | None = DataRoot,
 ) -> None:
@@ -238,6 +262,7 @@ def train_classifier_command(
     from core.metrics import accuracy, save_classifier, train_classifier
 
     check_writable("--out", out)
+    parse_feature_layer("--feature-layer", feature_layer)
     torch_device = resolve_device(device)
     train, _ = load_split("mnist", "train", data_root, device=torch_device, log=log)
     test, _ = load_split("mnist", "test", data_root, device=torch_device, log=log)
@@ -246,7 +271,6 @@ def train_classifier_command(
     def progress(epoch: int, step: int, loss: float) -> None:
         typer.echo(f"epoch {epoch + 1}/{epochs}  step {step}  loss {loss:.4f}", err=True)
 
-    parse_feature_layer("--feature-layer", feature_layer)
     classifier = train_classifier(
         train, epochs=epochs, seed=seed, feature_layer=feature_layer, callback=progress
     )
@@ -255,7 +279,8 @@ def train_classifier_command(
     meta = {"test_accuracy": f"{test_accuracy:.4f}", "epochs": str(epochs), "seed": str(seed),
             "minutes": f"{minutes:.1f}",
             "command": f"cfg-tui eval train-classifier --epochs {epochs} --seed {seed}"}  # fmt: skip
-    save_classifier(out, classifier, meta)
+    with writing("--out", out):
+        save_classifier(out, classifier, meta)
     typer.echo(f"test accuracy {100 * test_accuracy:.2f} % after {minutes:.1f} min; wrote {out}")
 
 
@@ -266,7 +291,9 @@ def sweep_command(
     steps: str = typer.Option("2,5,10,20,50,99", help="Step counts."),
     grids: str = typer.Option("uniform", help=f"Time grids, comma-separated: {', '.join(GRIDS)}."),
     guide: list[str] | None = GuideOption,
-    per_class: int = typer.Option(20, min=2, help="Samples per class in every cell."),
+    per_class: int = typer.Option(
+        20, parser=whole(MEASURED_PER_CLASS), help="Samples per class in every cell."
+    ),
     seeds: str = typer.Option("0", help="Seeds of the initial noise: each cell once per seed."),
     out_dir: Path = typer.Option(Path("sweep"), help="Folder for sweep.json, sweep.csv and the charts."),
     classifier: Path = typer.Option(CLASSIFIER, help="The MNIST classifier."),
@@ -278,15 +305,15 @@ def sweep_command(
     from core.evaluation import sweep, versus
     from core.guidance import CFG
 
-    scales = list(parse_floats("--guidance", guidance))
+    scales = list(parse_guidance("--guidance", guidance))
     solver_names = parse_solvers("--solvers", solvers)
     step_counts = parse_steps("--steps", steps)
     methods = parse_guides(guide, CFG())
     cells = sampler_cells(solver_names, step_counts, methods, parse_grids("--grids", grids))
-    seed_list = parse_ints("--seeds", seeds)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    check_writable("--out-dir", out_dir / "sweep.json")
+    seed_list = parse_seeds("--seeds", seeds)
+    check_folder("--out-dir", out_dir)  # made only when there are results to write into it
     torch_device = resolve_device(device)
+    _check_batch(checkpoint, per_class, torch_device)
     model, grid_of, cells = _model_and_cells(checkpoint, torch_device, cells)
     classifier_model, reference = _classifier_and_reference(classifier, torch_device, data_root)
 
@@ -302,11 +329,13 @@ def sweep_command(
     rows = []
     for seed in seed_list:
         rows += sweep(model, classifier_model, reference, scales, cells, per_class, seed, report, grid_of)
-    write_sweep(out_dir, rows)
     comparison = versus(rows)
+    with output_folder(out_dir, "--out-dir"):  # a folder made here goes again if a write fails
+        write_sweep(out_dir, rows)
+        if comparison:
+            atomic_write_text(out_dir / "versus-euler99.json", json.dumps(comparison, indent=2) + "\n")
     if comparison:
         wide_console().print(versus_table(comparison))
-        atomic_write_text(out_dir / "versus-euler99.json", json.dumps(comparison, indent=2) + "\n")
     typer.echo(f"wrote sweep.json, sweep.csv and PNG charts (against w, against NFE) to {out_dir}")
 
 

@@ -20,6 +20,8 @@ from rich.progress import (
 )
 
 from core.choices import SOLVERS
+from core.configs import NOISE, PER_CLASS, SEEDS, SOLVER_STEPS, STEP
+from core.files import writing
 from core.images import PAD, grid_figure, guidance_title, mosaic, row_names, save_png, save_samples_npz
 from core.runs import checkpoint_file, snapshot_file
 from tui import defaults
@@ -28,11 +30,14 @@ from tui.commands.common import (
     PRESET_HELP,
     GridOption,
     ShiftOption,
+    check_sampling,
     check_writable,
     log,
-    parse_floats,
+    number,
+    parse_guidance,
     parse_labels,
     sampler_options,
+    whole,
 )
 from tui.format import png_record
 
@@ -49,7 +54,9 @@ def sample(
         None, help="A checkpoint file or a run directory (default: bundled)."
     ),
     step: int | None = typer.Option(
-        None, min=0, help="Sample the run's snapshot of this step (checkpoints/step-NNNNNN.safetensors)."
+        None,
+        parser=whole(STEP),
+        help="Sample the run's snapshot of this step (checkpoints/step-NNNNNN.safetensors).",
     ),
     digits: str = typer.Option(
         defaults.DIGITS,
@@ -58,19 +65,21 @@ def sample(
     guidance: str = typer.Option(defaults.GUIDANCE, help="Guidance scales w, one panel each, e.g. 1,3,5."),
     per_class: int | None = typer.Option(
         None,
-        min=1,
+        parser=whole(PER_CLASS),
         help=f"Samples {defaults.PER_CLASS_LABEL} (default: {defaults.PER_CLASS}; fewer when only printing "
         "to a terminal too narrow for them).",
         show_default=False,
     ),
     preset: str = typer.Option(defaults.SAMPLER_PRESET, "--preset", help=PRESET_HELP),
-    steps: int | None = typer.Option(None, min=1, help="Solver steps (default: the preset's)."),
+    steps: int | None = typer.Option(
+        None, parser=whole(SOLVER_STEPS), help="Solver steps (default: the preset's)."
+    ),
     solver: str | None = typer.Option(None, help=f"{', '.join(SOLVERS)} (default: the preset's)."),
     grid: str | None = GridOption,
     shift: float | None = ShiftOption,
     guide: str | None = typer.Option(None, help=GUIDE_HELP),
-    noise: float = typer.Option(1.0, min=0.0, help="Noise level of the sde solver."),
-    seed: int = typer.Option(defaults.SEED, help="Seed of the initial noise."),
+    noise: float = typer.Option(1.0, parser=number(NOISE), help="Noise level of the sde solver."),
+    seed: int = typer.Option(defaults.SEED, parser=whole(SEEDS), help="Seed of the initial noise."),
     out: Path | None = typer.Option(None, help="Write the labelled grid here as PNG."),
     npz: Path | None = typer.Option(None, help="Write images (N, 1, 32, 32) in [-1, 1], labels and w here."),
     show: bool = typer.Option(False, "--show", help="Print the grid in the terminal (see --graphics)."),
@@ -91,13 +100,15 @@ def sample(
     from tui.graphics import parse_mode
 
     sampler = sampler_options(preset, solver, steps, grid, shift, guide, noise)
-    scales = parse_floats("--guidance", guidance)
+    scales = parse_guidance("--guidance", guidance)
     try:
         mode = parse_mode(graphics)
     except ValueError as e:
         raise typer.BadParameter(str(e), param_hint="--graphics") from None
     for option, path in (("--out", out), ("--npz", npz)):
         check_writable(option, path)
+    if out is not None and npz is not None and out.resolve() == npz.resolve():
+        raise typer.BadParameter("--out and --npz name the same file; one would replace the other")
     torch_device = resolve_device(device)
     weights = checkpoint_file(checkpoint) if step is None else _snapshot(checkpoint, step)
     model, _ = load_checkpoint(weights, torch_device)
@@ -109,15 +120,18 @@ def sample(
         fit = out is None and npz is None  # only printing: as many as the terminal shows side by side
         per_class = _columns_that_fit(max(map(len, rows)) + 1) if fit else defaults.PER_CLASS
     batch = labels.repeat_interleave(per_class)
+    check_sampling(model.config, len(batch), torch_device.type)
     log(f"{sampler.describe()}; {len(batch)} images per panel")
     panels = _sample_panels(model, batch, scales, sampler, time_grid, seed, _progress_console())
     if out is not None:
         figure = grid_figure([(guidance_title(w), images) for w, images in panels], rows)
         record = png_record(weights, rows, scales, per_class, seed, sampler)
-        typer.echo(f"wrote {save_png(figure, out, record)}", err=True)
+        with writing("--out", out):
+            typer.echo(f"wrote {save_png(figure, out, record)}", err=True)
     if npz is not None:
         arrays = [(w, images.numpy()) for w, images in panels]
-        typer.echo(f"wrote {save_samples_npz(npz, arrays, batch.numpy())}", err=True)
+        with writing("--npz", npz):
+            typer.echo(f"wrote {save_samples_npz(npz, arrays, batch.numpy())}", err=True)
     if show or ascii_art or (out is None and npz is None):
         _print(panels, rows, per_class, "ascii" if ascii_art else mode)
 

@@ -7,25 +7,36 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from core import quick_eval
-from core.configs import EVENTS_PER_RUN, LR_DECAYS, TIME_SAMPLINGS
+from core.configs import EVENTS_PER_RUN, INTERVAL, LR_DECAYS, SEEDS, TIME_SAMPLINGS, TRAIN_STEPS
 from core.data import DATASETS
 from core.presets import PRESETS
 from core.runs import RunDir, default_runs_folder
 from core.schedules import SCHEDULES
 from core.settings import DEVICES, RunSettings, check_processes, new_run_path, plan_run, resolve_device
 from tui import defaults
-from tui.commands.common import DataRoot, log, parse_ints
+from tui.commands.common import DataRoot, check_folder, log, number, parse_ints, whole
 
 # The trainer's modules load torch: imported in the command, so that --help does not wait for them.
 if TYPE_CHECKING:
     from core.lifecycle import Prepared
     from core.session import SessionOptions, TrainingSession
+
+
+def _whole(help: str) -> Any:
+    """An optional whole-number override: strict digits here, its range checked by core.settings.plan_run
+    (in the words the app's Train form gets too)."""
+    return typer.Option(None, parser=whole(), help=help)
+
+
+def _number(help: str) -> Any:
+    """An optional number override: strict here, its range checked by core.settings.plan_run."""
+    return typer.Option(None, parser=number(), help=help)
 
 
 def train(
@@ -34,26 +45,26 @@ def train(
         help="; ".join(f"{name}: {p.description}" for name, p in PRESETS.items())
         + "; auto: seed on a GPU, else cpu.",
     ),
-    steps: int | None = typer.Option(None, help="Total optimizer steps (also extends a resumed run)."),
-    batch_size: int | None = typer.Option(None, help="Images per step."),
-    lr: float | None = typer.Option(None, help="Adam learning rate."),
-    eta: float | None = typer.Option(None, help="Probability of dropping a label to null."),
-    ema_decay: float | None = typer.Option(None, help="EMA decay of the weights (0 = off)."),
-    grad_clip: float | None = typer.Option(None, help="Clip the gradient norm to this (0 = off)."),
+    steps: int | None = _whole("Total optimizer steps (also extends a resumed run)."),
+    batch_size: int | None = _whole("Images per step."),
+    lr: float | None = _number("Adam learning rate."),
+    eta: float | None = _number("Probability of dropping a label to null."),
+    ema_decay: float | None = _number("EMA decay of the weights (0 = off)."),
+    grad_clip: float | None = _number("Clip the gradient norm to this (0 = off)."),
     schedule: str | None = typer.Option(None, help=f"Noise schedule: {', '.join(SCHEDULES)}."),
     channels: str | None = typer.Option(None, help="U-Net widths per stage, e.g. 32,64,128."),
-    layers: int | None = typer.Option(None, help="Residual layers per stage."),
-    embed_dim: int | None = typer.Option(None, help="Width of the time and label embeddings."),
+    layers: int | None = _whole("Residual layers per stage."),
+    embed_dim: int | None = _whole("Width of the time and label embeddings."),
     time_sampling: str | None = typer.Option(
         None, help=f"How t is drawn in training: {', '.join(TIME_SAMPLINGS)} (sigmoid of a normal)."
     ),
-    time_mean: float | None = typer.Option(None, help="Mean of the logit-normal's normal."),
-    time_std: float | None = typer.Option(None, help="Standard deviation of the logit-normal's normal."),
-    warmup_steps: int | None = typer.Option(None, help="Steps of linear learning-rate warm-up."),
+    time_mean: float | None = _number("Mean of the logit-normal's normal."),
+    time_std: float | None = _number("Standard deviation of the logit-normal's normal."),
+    warmup_steps: int | None = _whole("Steps of linear learning-rate warm-up."),
     lr_decay: str | None = typer.Option(None, help=f"After the warm-up: {', '.join(LR_DECAYS)}."),
-    lr_floor: float | None = typer.Option(None, help="The lr at the last step, as a fraction of --lr."),
-    beta1: float | None = typer.Option(None, help="Adam's beta1."),
-    beta2: float | None = typer.Option(None, help="Adam's beta2."),
+    lr_floor: float | None = _number("The lr at the last step, as a fraction of --lr."),
+    beta1: float | None = _number("Adam's beta1."),
+    beta2: float | None = _number("Adam's beta2."),
     precision: str | None = typer.Option(
         None,
         help="fp32, bf16 (autocast of the network) or auto: bf16 where the device computes it "
@@ -71,21 +82,21 @@ def train(
     resume: Path | None = typer.Option(None, help="Continue this run from its last checkpoint."),
     checkpoint_every: int | None = typer.Option(
         None,
-        min=0,
+        parser=whole(INTERVAL),
         help="Steps between checkpoints (0 = only at the end). Default: about "
         f"{EVENTS_PER_RUN} per run, on logged steps.",
         show_default=False,
     ),
     preview_every: int | None = typer.Option(
         None,
-        min=0,
+        parser=whole(INTERVAL),
         help=f"Steps between preview grids (0 = only at the end). Default: about {EVENTS_PER_RUN} per run.",
         show_default=False,
     ),
-    log_every: int = typer.Option(10, min=1, help="Steps per metrics record."),
+    log_every: int = typer.Option(10, parser=whole(TRAIN_STEPS), help="Steps per metrics record."),
     eval_every: int | None = typer.Option(
         None,
-        min=0,
+        parser=whole(INTERVAL),
         help=f"Steps between quick quality evaluations ({10 * quick_eval.PER_CLASS} samples, "
         f"{quick_eval.SOLVER} × {quick_eval.STEPS}, w = {quick_eval.GUIDANCE:g}; FD and accuracy in "
         "metrics.jsonl), and one at the end; 0 = none. Default: "
@@ -93,9 +104,11 @@ def train(
         "(steps × batch).",
         show_default=False,
     ),
-    seed: int = typer.Option(0, help="Seed of the weights and of every random draw."),
+    seed: int = typer.Option(0, parser=whole(SEEDS), help="Seed of the weights and of every random draw."),
     nproc: int = typer.Option(
-        1, help="Training processes (one per GPU, or CPU processes): data parallel, via torchrun."
+        1,
+        parser=whole(),
+        help="Training processes (one per GPU, or CPU processes): data parallel, via torchrun.",
     ),
     sync_bn: bool = typer.Option(
         False, "--sync-bn", help="With several processes: BatchNorm statistics of the global batch."
@@ -142,6 +155,8 @@ def train(
         """The run to train: a new one, or a stopped one checked and extended to ``--steps``."""
         if plan is None:
             return prepare_resume(resume, steps), None
+        if run_dir is not None:
+            check_folder("--run-dir", run_dir)
         path = run_dir or new_run_path(runs or default_runs_folder(), plan.preset, name)
         return create_run(plan, path, dataset, data_root, log)
 

@@ -33,6 +33,10 @@ class OutputError(SettingsError):
     """An output path that cannot be written, or whose write failed; one line naming the option."""
 
 
+class InputError(SettingsError):
+    """An input path that is not a regular file to read; one line naming the option."""
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically; returns the path. Raises OSError if not writable, and
     FileExistsError if something other than a regular file is there."""
@@ -151,6 +155,17 @@ def check_folder(path: str | os.PathLike, name: str = "output folder") -> None:
         where = "" if existing == path else f": {existing} is"
         raise OutputError(f"{name} {path}{where} is not a folder")
     _try_a_file(existing, f"{name} {path}")
+
+
+def check_input_file(path: str | os.PathLike, name: str = "input") -> None:
+    """Refuse, before reading, an input that is missing or no regular file (a FIFO would block the
+    read forever, a device never end it)."""
+    try:
+        mode = Path(path).stat().st_mode
+    except OSError as e:
+        raise InputError(f"{name} {path}: {e.strerror or e}") from None
+    if not stat.S_ISREG(mode):
+        raise InputError(f"{name} {path} is not a regular file ({_kind(mode)})")
 
 
 @contextmanager

@@ -103,6 +103,8 @@ CASES: list[tuple[str, str]] = [
     ("eval --checkpoint {checkpoint} --per-class 10000", "sampling 100,000 images at once needs about"),
     ("eval --json /proc/x.json", "No such command '/proc/x.json'"),
     ("eval --checkpoint {checkpoint} --out /proc/x.json", "--out /proc/x.json: the folder /proc"),
+    ("eval --samples {fifo} --no-references", "--samples {fifo} is not a regular file (a FIFO)"),
+    ("eval --samples {folder} --no-references", "is not a regular file (a folder)"),
     ("eval --checkpoint {checkpoint} --seeds -1", "seed must be at least 0"),
     ("eval --checkpoint {checkpoint} --seeds 0,x", "--seeds takes comma-separated integers"),
     ("eval --checkpoint {checkpoint} --guidance inf", "not a finite number"),
@@ -213,7 +215,7 @@ def test_a_bad_command_line_is_one_line_exit_2_and_writes_nothing(
     lines = err.strip().splitlines()
     assert exit_info.value.code == 2, err
     assert len(lines) == 1 and lines[0].startswith("cfg-tui: error: "), err
-    assert words in lines[0], lines[0]
+    assert words.format(**places) in lines[0], lines[0]
     assert _listing(tmp_path) == before
 
 

@@ -17,7 +17,7 @@ from core.assets import CLASSIFIER
 from core.checkpoint import load_checkpoint
 from core.choices import FEATURE_LAYERS, GRIDS, SOLVERS
 from core.configs import EPOCHS, MEASURED_PER_CLASS, SEEDS, SOLVER_STEPS
-from core.files import atomic_write_text, output_folder, writing
+from core.files import atomic_write_text, check_input_file, output_folder, writing
 from core.images import line_chart, load_samples_npz, save_png
 from core.runs import checkpoint_file
 from core.settings import resolve_device
@@ -166,6 +166,7 @@ def evaluate(
     if samples is None:
         _check_batch(checkpoint, per_class, torch_device)
     if samples is not None:
+        check_input_file(samples, "--samples")
         images, labels = load_samples_npz(samples)
         digits = labels < 10
         if not digits.all():

@@ -37,7 +37,8 @@ class Bound:
             return None
         if isinstance(value, float) and not math.isfinite(value):
             return f"must be a finite number from {self.low:g} to {self.high:g}, not {value}"
-        side = f"at least {self.low:g}" if value < self.low else f"at most {self.high:,}"
+        low = "0 or more" if self.low == 0 else f"at least {self.low:g}"
+        side = low if value < self.low else f"at most {self.high:,}"
         return f"must be {side}, not {value}"
 
     def check(self, name: str, value: float) -> float:

@@ -29,7 +29,7 @@ TINY = "--channels 8,16 --layers 1 --embed-dim 8 --batch-size 16 --device cpu --
 # (command line, words of the refusal); {name}s are the paths of the `places` fixture.
 CASES: list[tuple[str, str]] = [
     # train: numbers by range and strict digits, then the model × batch against memory
-    (f"train {TINY} --seed -1", "--seed': must be at least 0, not -1"),
+    (f"train {TINY} --seed -1", "--seed': must be 0 or more, not -1"),
     (f"train {TINY} --seed 18446744073709551616", "too large a number"),
     (f"train {TINY} --seed 9223372036854775808", "too large a number"),
     ("train --device cpu --channels 100000", "channels must each be at most 1,024"),
@@ -40,7 +40,7 @@ CASES: list[tuple[str, str]] = [
     ("train --device cpu --embed-dim 2000000000", "embed dim must be at most 4,096"),
     ("train --device cpu --embed-dim 7", "t_embed_dim must be even"),
     ("train --device cpu --layers 100000", "layers must be at most 16, not 100000"),
-    ("train --device cpu --layers -1", "layers must be at least 0"),
+    ("train --device cpu --layers -1", "layers must be 0 or more"),
     ("train --device cpu --preset cpu --batch-size 60000", "needs about 141.9 GiB of memory"),
     ("train --device cpu --batch-size 60001", "batch size must be at most 60,000"),
     (f"train {TINY} --batch-size 1000", "exceeds the 64 training images"),
@@ -53,8 +53,8 @@ CASES: list[tuple[str, str]] = [
     ("train --device cpu --lr 0x10", "'0x10' is not a number"),
     ("train --device cpu --lr 1_0", "'1_0' is not a number"),
     ("train --device cpu --eta 1", "eta (the probability of a null label) must be in [0, 1)"),
-    ("train --device cpu --warmup-steps -5", "warm-up steps must be at least 0"),
-    ("train --device cpu --checkpoint-every -1", "--checkpoint-every': must be at least 0"),
+    ("train --device cpu --warmup-steps -5", "warm-up steps must be 0 or more"),
+    ("train --device cpu --checkpoint-every -1", "--checkpoint-every': must be 0 or more"),
     ("train --device cpu --log-every 0", "--log-every': must be at least 1"),
     ("train --device cpu --nproc 0", "nproc must be at least 1, not 0"),
     ("train --device cpu --nproc 100000", "nproc must be at most 1,024"),
@@ -66,7 +66,7 @@ CASES: list[tuple[str, str]] = [
     (f"train {TINY} --name a/b", "must be a plain folder name"),
     (f"train {TINY} --name x --run-dir y", "give --name or --run-dir, not both"),
     # sample: seeds within int64, samples within memory, strict numbers and digits, outputs
-    (f"sample {BASE} --seed -1", "--seed': must be at least 0, not -1"),
+    (f"sample {BASE} --seed -1", "--seed': must be 0 or more, not -1"),
     (f"sample {BASE} --seed 9223372036854775808", "too large a number"),
     (f"sample {BASE} --per-class 99999999999999999999999", "too large a number"),
     (f"sample {BASE} --per-class 100000", "--per-class': must be at most 10,000"),
@@ -79,7 +79,7 @@ CASES: list[tuple[str, str]] = [
     (f"sample {BASE} --digits ３", "'３' is not a digit"),
     (f"sample {BASE} --digits 5-2", "'5-2' is outside 0-9"),
     (f"sample {BASE} --solver sde --noise inf", "--noise': must be a finite number"),
-    (f"sample {BASE} --solver sde --noise -1", "--noise': must be at least 0"),
+    (f"sample {BASE} --solver sde --noise -1", "--noise': must be 0 or more"),
     (f"sample {BASE.replace('--steps 1', '--steps 0')}", "--steps': must be at least 1"),
     (f"sample {BASE.replace('--steps 1', '--steps 100000')}", "--steps': must be at most 1,000"),
     (f"sample {BASE} --grid shifted --shift nan", "shift must be a number above 0"),
@@ -92,7 +92,7 @@ CASES: list[tuple[str, str]] = [
     (f"sample {BASE} --out {{folder}}", "is a folder, not a file name"),
     (f"sample {BASE} --out x.png --npz x.png", "--out and --npz name the same file"),
     (f"sample {BASE} --out missing/x.png", "the folder missing does not exist"),
-    (f"sample {BASE} --step -1", "--step': must be at least 0"),
+    (f"sample {BASE} --step -1", "--step': must be 0 or more"),
     (f"sample {BASE} --step 5", "--step needs --checkpoint to name a run folder"),
     (f"sample {BASE} --solver rk4", "unknown solver 'rk4'"),
     # eval and sweep: samples per class by range and memory, seeds, outputs
@@ -105,7 +105,7 @@ CASES: list[tuple[str, str]] = [
     ("eval --checkpoint {checkpoint} --out /proc/x.json", "--out /proc/x.json: the folder /proc"),
     ("eval --samples {fifo} --no-references", "--samples {fifo} is not a regular file (a FIFO)"),
     ("eval --samples {folder} --no-references", "is not a regular file (a folder)"),
-    ("eval --checkpoint {checkpoint} --seeds -1", "seed must be at least 0"),
+    ("eval --checkpoint {checkpoint} --seeds -1", "seed must be 0 or more"),
     ("eval --checkpoint {checkpoint} --seeds 0,x", "--seeds takes comma-separated integers"),
     ("eval --checkpoint {checkpoint} --guidance inf", "not a finite number"),
     ("eval --checkpoint {checkpoint} --steps ０", "'０' is not a whole number"),
@@ -147,7 +147,7 @@ CASES: list[tuple[str, str]] = [
     ("path --times nan", "not a finite number"),
     ("path --out /proc/x.png", "--out /proc/x.png: the folder /proc is not writable"),
     ("path --rows 9 --cols 9", "81 images; the data hold 64"),
-    ("path --seed -5", "--seed': must be at least 0"),
+    ("path --seed -5", "--seed': must be 0 or more"),
     ("path --schedule cubic", "--schedule must be one of"),
     # runs, data, info and the top level
     ("runs --compare a", "--compare needs 2 runs or more"),

@@ -158,10 +158,12 @@ def check_folder(path: str | os.PathLike, name: str = "output folder") -> None:
 
 
 def check_input_file(path: str | os.PathLike, name: str = "input") -> None:
-    """Refuse, before reading, an input that is missing or no regular file (a FIFO would block the
-    read forever, a device never end it)."""
+    """Refuse, before reading, an input that is there but no regular file (a FIFO would block the
+    read forever, a device never end it); a missing one is the reader's to name."""
     try:
         mode = Path(path).stat().st_mode
+    except FileNotFoundError:
+        return
     except OSError as e:
         raise InputError(f"{name} {path}: {e.strerror or e}") from None
     if not stat.S_ISREG(mode):

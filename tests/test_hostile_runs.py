@@ -186,9 +186,16 @@ def test_a_run_killed_after_its_last_step_resumes_and_finishes(tmp_path: Path, d
 
 # --- checkpoints that ask too much -------------------------------------------------------------------
 
+REFUSED = r"bad model configuration|the file stores 4 numbers; refusing"
+
 
 @pytest.mark.parametrize(
-    "change", [{"channels": [4096, 4096, 4096], "num_residual_layers": 20}, {"num_classes": 10**9}]
+    "change",
+    [
+        {"channels": [4096, 4096, 4096], "num_residual_layers": 20},
+        {"num_classes": 10**9},
+        {"channels": [1024, 1024, 1024], "num_residual_layers": 16},  # in bounds, yet 4 numbers stored
+    ],
 )
 def test_an_oversized_checkpoint_configuration_is_refused_at_once(tmp_path: Path, change: dict) -> None:
     path = tmp_path / "tiny.safetensors"
@@ -198,8 +205,11 @@ def test_an_oversized_checkpoint_configuration_is_refused_at_once(tmp_path: Path
     assert path.stat().st_size < 1000
     for read in (read_config, load_checkpoint):
         start = time.perf_counter()
-        with pytest.raises(CheckpointError, match=r"parameters but the file stores 4 numbers; refusing"):
+        # Refused by core.configs' bounds, or else by the parameters the file does not store.
+        with pytest.raises(CheckpointError, match=REFUSED) as refused:
             read(path)
+        in_bounds = change.get("channels") == [1024] * 3  # only that one gets past core.configs' bounds
+        assert ("the file stores 4 numbers" in str(refused.value)) == in_bounds
         assert time.perf_counter() - start < 1.0
 
 

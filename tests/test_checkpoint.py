@@ -78,9 +78,13 @@ def test_mismatched_configuration_is_named(tmp_path: Path) -> None:
 def test_tensors_that_do_not_fit_the_stored_configuration_are_refused(tmp_path: Path) -> None:
     path, _model = _saved(tmp_path)
     _, tensors, metadata = read_checkpoint(path)
-    # Claim a wider network than the tensors hold.
+    # Claim a wider network than the tensors hold: refused from the header, before building it.
     metadata["unet_config"] = json.dumps({**TINY.to_dict(), "channels": [8, 24]})
     lying = tmp_path / "lying.safetensors"
+    save_file(tensors, str(lying), metadata=metadata)
+    assert re.search(r"has [\d,]+ parameters but the file stores [\d,]+ numbers", _one_line_error(lying))
+    # A narrower one: built (it is smaller than the file), then its tensors' shapes do not fit.
+    metadata["unet_config"] = json.dumps({**TINY.to_dict(), "channels": [8, 12]})
     save_file(tensors, str(lying), metadata=metadata)
     assert re.search(r"tensor \S+ is torch.float32 \(\d+, \d+", _one_line_error(lying))
     # Drop a tensor.

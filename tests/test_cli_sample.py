@@ -193,7 +193,7 @@ BAD_SAMPLES = [
     (["--solver", "rk4"], "--solver: unknown solver 'rk4'"),
     (["--checkpoint", "{dir}/missing.safetensors"], "checkpoint not found"),
     (["--checkpoint", "{corrupt}"], "not a readable safetensors file"),
-    (["--checkpoint", "{mismatched}"], "tensors do not match the configuration"),
+    (["--checkpoint", "{mismatched}"], "parameters but the file stores 10,852 numbers; refusing to build it"),
     (["--checkpoint", "{folder}"], "is not a run"),
     (["--out", "{dir}/no/such/folder/grid.png"], "does not exist"),
     (["--out", "{dir}"], "is a folder"),

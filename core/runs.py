@@ -116,7 +116,8 @@ class RunDir:
             run.previews.mkdir(exist_ok=True)
             run.write_config(config)
         except OSError as e:
-            raise RunError(f"cannot create the run directory {run.path}: {e.strerror or e}") from None
+            # The reason first: a long path would push it out of a notification cut to fit.
+            raise RunError(f"cannot create the run directory: {e.strerror or e} ({run.path})") from None
         return run
 
     @classmethod

@@ -28,7 +28,7 @@ from core.checkpoint import read_metadata
 from core.configs import auto_every
 from core.lifecycle import create_run, prepare_resume, stop_trainer
 from core.presets import PRESETS
-from core.runs import MetricsTail, RunDir, RunError, RunStatus, find_runs, loss_records
+from core.runs import MetricsTail, RunDir, RunStatus, find_runs, loss_records
 from core.settings import (
     DEVICES,
     RunPlan,
@@ -43,7 +43,7 @@ from core.trainer import PRECISIONS as TRAIN_PRECISIONS
 from tui.defaults import LR_LABEL, TRAIN_PRESET
 from tui.launcher import launch_training
 from tui.parse import parse_int, parse_number, parse_whole
-from tui.screens.base import AppScreen
+from tui.screens.base import USER_ERRORS, AppScreen, one_line
 from tui.screens.confirm import ConfirmScreen
 from tui.widgets.compare_chart import CompareChart
 from tui.widgets.footer import FittedFooter
@@ -52,7 +52,7 @@ from tui.widgets.loss_chart import LossChart
 from tui.widgets.machine_panel import MachinePanel
 from tui.widgets.preview_pane import PreviewPane
 from tui.widgets.quality_chart import QualityChart
-from tui.widgets.run_list import RunList
+from tui.widgets.run_list import RUN_FILE_ERRORS, UNREADABLE, RunList
 from tui.widgets.run_stats import IDLE_TEXT, run_stats
 
 PRESET_CHOICES = ("auto", *PRESETS)
@@ -347,8 +347,8 @@ class TrainScreen(AppScreen):
     def _stop(self, run: RunDir) -> None:
         try:
             pid = stop_trainer(run)
-        except RunError as e:
-            self.notify(str(e), title="Stop", severity="warning")
+        except USER_ERRORS as e:  # RunError: not ours to signal, or gone; OSError: the signal failed
+            self.notify(one_line(e), title="Stop", severity="warning")
             return
         self.notify(f"stopping {run.path.name} (pid {pid}; it checkpoints first)", title="Stop")
 
@@ -360,8 +360,8 @@ class TrainScreen(AppScreen):
             return
         try:
             prepare_resume(run.path)
-        except ValueError as e:
-            self.notify(str(e), title="Resume", severity="warning")
+        except USER_ERRORS as e:
+            self.notify(one_line(e), title="Resume", severity="warning")
             return
         question = resume_question(run, self._status_of(run))
         self.app.push_screen(
@@ -503,8 +503,8 @@ class TrainScreen(AppScreen):
             if self._batch_size is None:
                 self._batch_size = run.config().train.batch_size
             status = run.status()
-        except RunError:
-            return  # caught between writes of another writer; the next tick reads it
+        except RUN_FILE_ERRORS:
+            return  # caught between writes of another writer, or removed; the next tick reads it
         state, starting = self._liveness(run), self._starting(run, status)
         stats.update(run_stats(run, state, status, self._last, self._batch_size, starting))
         launched = self._launched.get(run.path)
@@ -529,14 +529,14 @@ class TrainScreen(AppScreen):
     def _liveness(run: RunDir) -> str:
         try:
             return run.liveness()
-        except RunError:
-            return "unreadable"
+        except RUN_FILE_ERRORS:
+            return UNREADABLE
 
     @staticmethod
     def _status_of(run: RunDir) -> RunStatus | None:
         try:
             return run.status()
-        except RunError:
+        except RUN_FILE_ERRORS:
             return None
 
     def _check_launched(self) -> None:

@@ -13,7 +13,7 @@ from textual.message import Message
 from textual.widgets import DataTable
 
 from core.runs import RunDir, find_runs
-from tui.format import RunRow
+from tui.format import NONE, RunRow
 
 COLUMNS = RunRow.COLUMNS[:4]
 """Name, liveness, step/total and last loss: what fits beside the chart at 80 columns."""
@@ -21,10 +21,20 @@ FEWEST_COLUMNS = 2
 """Name and state are always shown; a table narrower than them scrolls sideways."""
 MARK = "✓"
 """The row label of a run marked for comparison."""
+RUN_FILE_ERRORS = (ValueError, OSError, TypeError, ArithmeticError, KeyError)
+"""What reading a damaged, foreign or vanishing run can raise. The core's readers say what is wrong
+as a RunError (a ValueError); the rest would be a value they let through (a null or huge pid in
+status.json, as os.kill refuses it; Infinity in a time). The app reads runs on timers: any of these
+is the run shown as unreadable, never the app's end."""
+UNREADABLE = "unreadable"
 
 
 def run_row(run: RunDir) -> tuple[str, ...]:
-    return RunRow.of(run).cells()[: len(COLUMNS)]
+    """The run's cells; a run that cannot be read now is listed as unreadable (the list goes on)."""
+    try:
+        return RunRow.of(run).cells()[: len(COLUMNS)]
+    except RUN_FILE_ERRORS:
+        return (run.path.name, UNREADABLE, *[NONE] * (len(COLUMNS) - 2))
 
 
 def columns_that_fit(rows: list[tuple[str, ...]], room: int, padding: int) -> int:

@@ -11,19 +11,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from textual import events, work
+from textual import events, on, work
 from textual.content import Content
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Static
-from textual.worker import get_current_worker
+from textual.worker import Worker, WorkerState, get_current_worker
 
 from core.runs import RunDir, RunStatus, find_runs
 from tui.format import format_duration
+from tui.screens.base import failure_text
+from tui.widgets.run_list import RUN_FILE_ERRORS
 
 FOLLOW_KEY = "f6"
 """The Sample screen's key that follows the run named here (the line names it)."""
-UNREADABLE = (OSError, ValueError, ArithmeticError)
+UNREADABLE = RUN_FILE_ERRORS
 """What reading one run folder may raise (RunError is a ValueError; a status with ``Infinity`` in
 it overflows): that run is skipped, the others are still read."""
 
@@ -131,6 +133,7 @@ class TrainingIndicator(Static):
         self.interval = interval
         self.training: Training | None = None
         self._shown: list[Part] | None = None  # the form shown, so that an unchanged line is not redrawn
+        self._failure: str | None = None  # the last reading's failure, said once (not every tick)
 
     @property
     def running(self) -> Path | None:
@@ -165,6 +168,16 @@ class TrainingIndicator(Static):
             return  # the folder changed while it was listed: the next tick reads it again
         if not get_current_worker().is_cancelled:
             self.post_message(self.Read(training))
+
+    @on(Worker.StateChanged)
+    def _report_failed_read(self, event: Worker.StateChanged) -> None:
+        """A failed reading is one notification; the same failure on the next ticks is not repeated."""
+        error = event.worker.error
+        if event.state is WorkerState.SUCCESS:
+            self._failure = None
+        elif event.state is WorkerState.ERROR and error is not None and failure_text(error) != self._failure:
+            self._failure = failure_text(error)
+            self.notify(self._failure, title="Reading runs failed", severity="warning")
 
     def on_training_indicator_read(self, message: TrainingIndicator.Read) -> None:
         if message.training == self.training:

@@ -19,6 +19,7 @@ from torch import Tensor
 
 from core.assets import CLASSIFIER
 from core.checkpoint import load_checkpoint
+from core.choices import check_guidance, check_per_class, check_sampling_memory
 from core.evaluation import load_yardstick, samplers, sweep
 from core.grids import GRIDS
 from core.guidance import Guidance, parse_guidance
@@ -29,11 +30,12 @@ from core.unet import UNet
 from tui.defaults import GUIDANCE, PER_CLASS_LABEL
 from tui.format import EVAL_COLUMNS, eval_cells, with_spread
 from tui.parse import parse_floats, parse_int, parse_ints
-from tui.screens.base import AppScreen
+from tui.screens.base import AppScreen, existing_path
 from tui.widgets.footer import FittedFooter
 from tui.widgets.form import action_button, choose, field
 
 MODES = ("eval", "sweep")
+PATH_FIELDS = ("checkpoint", "classifier")
 
 
 def parse_methods(text: str) -> tuple[Guidance, ...]:
@@ -165,18 +167,13 @@ class EvaluateScreen(AppScreen):
             raise ValueError("eval takes one solver and one step count; choose sweep for several")
         methods = parse_methods(self._value("eval-methods"))
         grid = str(self.query_one("#eval-grid", Select).value)
-        paths = {
-            name: Path(self._value(f"eval-{name}")).expanduser() for name in ("checkpoint", "classifier")
-        }
-        for name, path in paths.items():
-            if not path.exists():
-                raise ValueError(f"{name}: {path} does not exist")
+        paths = {name: existing_path(name, self._value(f"eval-{name}")) for name in PATH_FIELDS}
         return EvalRequest(
             checkpoint=paths["checkpoint"],
             classifier=paths["classifier"],
-            scales=parse_floats("guidance", self._value("eval-guidance")),
+            scales=check_guidance(parse_floats("guidance", self._value("eval-guidance"))),
             cells=tuple(samplers(solvers, steps, methods, (grid,))),
-            per_class=parse_int(PER_CLASS_LABEL, self._value("eval-per-class"), 2),
+            per_class=check_per_class(parse_int(PER_CLASS_LABEL, self._value("eval-per-class"), 2), 2),
         )
 
     @work(thread=True, exclusive=True, group="evaluate", name="Evaluate", exit_on_error=False)
@@ -197,6 +194,8 @@ class EvaluateScreen(AppScreen):
         weights = checkpoint_file(request.checkpoint)
         model, _ = load_checkpoint(weights)
         device = next(model.parameters()).device
+        # As cfg-tui eval: refused, with the estimate, if a cell's samples would not fit in memory.
+        check_sampling_memory(model.config, request.per_class * model.config.num_classes, device.type)
         cells = with_guide_models(request.cells, weights, device)
         log = lambda line: self.post_message(EvalStatus(line))  # noqa: E731
         grids = {cell: resolve_grid(cell, model, weights, log=log) for cell in dict.fromkeys(cells)}

@@ -11,11 +11,33 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Checkbox, Input, Label
 
+from core.files import check_writable
+from tui.screens.base import USER_ERRORS, one_line, user_path
+
+NAME = "export"
+"""The dialog's word in its errors."""
+
 
 @dataclass
 class ExportChoice:
     png: Path
     npz: Path | None
+
+
+def export_choice(text: str, with_npz: bool) -> ExportChoice:
+    """The PNG (``.png`` added when missing) and the .npz beside it, each checked as ``cfg-tui sample
+    --out`` checks it (:func:`core.files.check_writable`: no folder, FIFO or device, a folder that
+    takes a file); a one-line ValueError naming what is wrong. The path is checked as typed too:
+    ``/dev/null`` is refused, not written beside as ``/dev/null.png``."""
+    png = user_path(NAME, text)
+    check_writable(png, NAME)
+    if png.suffix.lower() != ".png":
+        png = png.with_suffix(".png")
+    npz = png.with_suffix(".npz") if with_npz else None
+    for path in (png, npz):
+        if path is not None:
+            check_writable(path, NAME)
+    return ExportChoice(png, npz)
 
 
 class ExportScreen(ModalScreen[ExportChoice | None]):
@@ -35,11 +57,14 @@ class ExportScreen(ModalScreen[ExportChoice | None]):
             yield Label("enter: export   escape: cancel", classes="form-label")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
-        png = Path(event.value).expanduser()
-        if png.suffix.lower() != ".png":
-            png = png.with_suffix(".png")
-        npz = png.with_suffix(".npz") if self.query_one("#export-npz", Checkbox).value else None
-        self.dismiss(ExportChoice(png, npz))
+        """Close with the paths; a path that cannot be written is one notification, and the dialog
+        stays open to correct it."""
+        try:
+            choice = export_choice(event.value, self.query_one("#export-npz", Checkbox).value)
+        except USER_ERRORS as e:
+            self.notify(one_line(e), title="Cannot export", severity="error")
+            return
+        self.dismiss(choice)
 
     def action_cancel(self) -> None:
         self.dismiss(None)

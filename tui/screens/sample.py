@@ -21,6 +21,7 @@ from textual.widgets.select import InvalidSelectValueError
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from core.checkpoint import load_checkpoint, read_config
+from core.choices import check_guidance, check_per_class, check_sampling_memory, check_seed
 from core.grids import GRIDS
 from core.guidance import METHODS, Calls, Guidance, parameters, parse_guidance
 from core.images import grid_figure, guidance_title, row_names, save_png, save_samples_npz, to_uint8
@@ -33,7 +34,7 @@ from tui.defaults import GUIDANCE, NULL_NAME, PER_CLASS, PER_CLASS_LABEL, SAMPLE
 from tui.format import format_duration, png_record
 from tui.graphics import GRAPHICS_MODES
 from tui.parse import parse_floats, parse_int
-from tui.screens.base import AppScreen
+from tui.screens.base import USER_ERRORS, AppScreen, existing_path, one_line, user_path
 from tui.screens.export import ExportChoice, ExportScreen
 from tui.settings import Remembered
 from tui.widgets.digit_picker import DigitPicker
@@ -47,6 +48,10 @@ PLAY_FPS = 8
 DIGIT_RULE = "toggle a digit (anywhere but in a text field)"
 REMEMBERED = ("guidance", "per-class", "seed", "preset", "solver", "steps", "time-grid", "method", "params")
 """The fields whose values the next session starts with (the checkpoint comes from the command line)."""
+
+
+def model_device(model: UNet) -> torch.device:
+    return next(model.parameters()).device
 
 
 def method_params(guide: Guidance) -> str:
@@ -235,11 +240,15 @@ class SampleScreen(AppScreen):
     # -- remembered between sessions --------------------------------------------------------
 
     def _recall(self) -> None:
-        """Fill the form as the last session left it; a damaged file is one warning, then the defaults."""
+        """Fill the form as the last session left it; a damaged file is one warning, then the defaults.
+        Only a regular file is read: reading a FIFO there would block the app before it is shown."""
+        path = self.settings.config_file
         try:
-            remembered = Remembered.read(self.settings.config_file)
-        except ValueError as e:
-            self.notify(str(e), title="Settings", severity="warning")
+            if path is not None and path.exists() and not path.is_file():
+                raise ValueError(f"settings file {path} is not a regular file; using the defaults")
+            remembered = Remembered.read(path)
+        except USER_ERRORS as e:
+            self.notify(one_line(e), title="Settings", severity="warning")
             return
         self._apply(remembered)
 
@@ -288,7 +297,11 @@ class SampleScreen(AppScreen):
 
     @on(Input.Changed, "#checkpoint")
     def _checkpoint_changed(self, event: Input.Changed) -> None:
-        self._offer_classes(Path(event.value.strip()).expanduser())
+        try:
+            checkpoint = user_path("checkpoint", event.value)
+        except ValueError:
+            return  # half typed (``~us`` on the way to ``~user``): generating says what is wrong
+        self._offer_classes(checkpoint)
 
     @on(Select.Changed, "#preset")
     def _preset_changed(self, event: Select.Changed) -> None:
@@ -315,7 +328,7 @@ class SampleScreen(AppScreen):
         not (yet) a checkpoint changes nothing, and is refused when generating."""
         try:
             config = read_config(checkpoint_file(checkpoint))
-        except ValueError:
+        except USER_ERRORS:
             return
         self.query_one(DigitPicker).set_classes(config.num_classes)
 
@@ -401,17 +414,17 @@ class SampleScreen(AppScreen):
         if not picker.digits and not picker.null:
             raise ValueError("digits: choose at least one (keys 0-9 and n)")
         value = lambda id_: self.query_one(f"#{id_}", Input).value.strip()  # noqa: E731
-        checkpoint = Path(value("checkpoint")).expanduser()
-        if not checkpoint.exists():
-            raise ValueError(f"checkpoint: {checkpoint} does not exist")
+        checkpoint = existing_path("checkpoint", value("checkpoint"))
         return SampleRequest(
             checkpoint=checkpoint,
             digits=tuple(sorted(picker.digits)),
             null=picker.null,
-            scales=parse_floats("guidance", value("guidance")),
-            per_class=parse_int(PER_CLASS_LABEL, value("per-class"), 1),
+            # The ranges of cfg-tui sample's options (core.configs): a seed beyond int64 or a per class
+            # of 10^8 is refused here, not by torch in the worker.
+            scales=check_guidance(parse_floats("guidance", value("guidance"))),
+            per_class=check_per_class(parse_int(PER_CLASS_LABEL, value("per-class"), 1)),
             sampler=self._sampler(),
-            seed=parse_int("seed", value("seed"), 0),
+            seed=check_seed(parse_int("seed", value("seed"), 0)),
         )
 
     def _sampler(self) -> Sampler:
@@ -434,6 +447,8 @@ class SampleScreen(AppScreen):
         weights = checkpoint_file(request.checkpoint)
         model = self._load(weights)
         labels = request.labels_for(model.config.num_classes)
+        # As cfg-tui sample: refused, with the estimate, if a panel's images would not fit in memory.
+        check_sampling_memory(model.config, len(labels) * request.per_class, model_device(model).type)
         sampler, grid = self._ready(request, model, weights)
         panels = []
         for i, w in enumerate(request.scales):
@@ -451,7 +466,7 @@ class SampleScreen(AppScreen):
     def _ready(self, request: SampleRequest, model: UNet, weights: Path) -> tuple[Sampler, torch.Tensor]:
         """The sampler with auto's guide model loaded, and its time grid (a fitted grid is read from
         beside the weights, or fitted once and stored there: its lines go to the status line)."""
-        device = next(model.parameters()).device
+        device = model_device(model)
         (sampler,) = with_guide_models([request.sampler], weights, device)
         grid = resolve_grid(sampler, model, weights, log=lambda line: self.post_message(SampleStatus(line)))
         if sampler.grid == "fitted":
@@ -609,10 +624,9 @@ class SampleScreen(AppScreen):
             return
         try:
             written = write_export(self.result, choice)
-        except OSError as e:
-            self.notify(
-                f"cannot write {choice.png}: {e.strerror or e}", title="Export failed", severity="error"
-            )
+        except USER_ERRORS as e:  # the disk refused (full, gone, /proc), or the core refused the path
+            reason = e.strerror if isinstance(e, OSError) and e.strerror else one_line(e)
+            self.notify(f"cannot write {choice.png}: {reason}", title="Export failed", severity="error")
             return
         self.notify("wrote " + " and ".join(str(p) for p in written), title="Exported")
 

@@ -18,13 +18,15 @@ import numpy as np
 import pytest
 from safetensors.numpy import save_file
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Input, Select
+from textual.widgets import DataTable, Input, ProgressBar, Select
 from textual.worker import WorkerFailed
 
+import core.configs
 import tui.screens.sample as sample_screen
 import tui.screens.train as train_screen
 from core.assets import CLASSIFIER
 from core.checkpoint import FORMAT, VERSION
+from core.configs import GiB
 from core.files import OutputError
 from core.runs import RunDir, RunStatus
 from tests.conftest import SMALL, fill, generate, run_config
@@ -111,6 +113,60 @@ async def test_a_bad_sample_field_is_one_notification(
         assert_up(app)
         one_error(seen, *words)
         assert not app.screen.query_one(ImageGrid).panels
+        await still_generates(pilot, app, small_checkpoint)
+
+
+@pytest.mark.asyncio
+async def test_samples_that_would_not_fit_in_memory_are_refused_with_the_estimate(
+    small_checkpoint: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Within the per class range, but 100,000 images at once: refused before anything is allocated,
+    as cfg-tui sample refuses it (1 GiB free, made up, so that it is so on any machine)."""
+    monkeypatch.setattr(core.configs, "available_memory", lambda device_type="cpu": GiB)
+    app = sample_app(small_checkpoint)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        seen = record_notifications(app)
+        await fill(app, **{"time-grid": "uniform", "steps": "2", "per-class": "10000"})
+        await pilot.press("ctrl+g")
+        await settle(pilot)
+        assert_up(app)
+        one_error(seen, "sampling 100,000 images at once needs about", "1.0 GiB free")
+        await still_generates(pilot, app, small_checkpoint)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("error", "words"),
+    [
+        (RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 8000000000 bytes."),
+         ["not enough memory", "7.5 GiB"]),
+        (MemoryError(), ["not enough memory"]),
+        (KeyError("weights"), ["KeyError", "weights"]),
+    ],
+    ids=["allocation", "MemoryError", "KeyError"],
+)  # fmt: skip
+async def test_a_generation_failing_deep_in_torch_is_one_notification(
+    small_checkpoint: Path, monkeypatch: pytest.MonkeyPatch, error: Exception, words: list[str]
+) -> None:
+    """Whatever the worker raises (the estimate can be wrong, torch can fail otherwise): one line, the
+    screen put back (no progress bar left), the next generation works."""
+    app = sample_app(small_checkpoint)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        seen = record_notifications(app)
+
+        def failing(*args: object, **kwargs: object) -> None:
+            raise error
+
+        with monkeypatch.context() as patched:
+            patched.setattr(sample_screen, "sample_images", failing)
+            await fill(app, **{"time-grid": "uniform", "steps": "2", "per-class": "1"})
+            await pilot.press("ctrl+g")
+            await settle(pilot)
+        assert_up(app)
+        one_error(seen, *words)
+        assert not app.screen.query_one(ProgressBar).display
         await still_generates(pilot, app, small_checkpoint)
 
 
@@ -332,6 +388,21 @@ async def test_a_bad_evaluate_field_is_one_notification(
             pilot, checkpoint=str(small_checkpoint), classifier=str(CLASSIFIER), **{"per-class": "2"}
         )
         assert_up(app)
+        assert app.screen.query_one(DataTable).row_count == 1 and len(errors(seen)) == 1
+
+
+@pytest.mark.asyncio
+async def test_an_evaluation_that_would_not_fit_in_memory_is_refused_with_the_estimate(
+    small_checkpoint: Path, data_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(core.configs, "available_memory", lambda device_type="cpu": GiB)
+    app = evaluate_app(small_checkpoint, data_root)
+    async with app.run_test(size=(100, 30)) as pilot:
+        seen = record_notifications(app)
+        await evaluate(pilot, **{"per-class": "10000"})
+        assert_up(app)
+        one_error(seen, "sampling 100,000 images at once needs about", "1.0 GiB free")
+        await evaluate(pilot, **{"per-class": "2"})
         assert app.screen.query_one(DataTable).row_count == 1 and len(errors(seen)) == 1
 
 

@@ -97,6 +97,7 @@ def prepare_resume(path: str | os.PathLike, steps: int | None = None) -> RunDir:
             config = config.with_steps(steps)
         except ValueError as e:
             raise SettingsError(str(e)) from None
+    run.metrics()  # a metrics.jsonl that cannot be read (a FIFO, a folder) is refused before any write
     done = checkpoint_step(run)
     if done >= config.train.steps:
         raise RunError(
@@ -191,7 +192,8 @@ def open_session(
     records = run.truncate_metrics(trainer.step)
     if trainer.step:
         log(f"run: {run.path} resumed at step {trainer.step} of {trainer.config.steps}")
-    elapsed = records[-1].get("elapsed", 0.0) if records else 0.0
+    # The clock goes on from the last record that has one (a record may lack ``elapsed``).
+    elapsed = next((r["elapsed"] for r in reversed(records) if "elapsed" in r), 0.0)
     options = options or SessionOptions()
     session = TrainingSession(run, trainer, options, elapsed=elapsed, data_root=data_root, log=log)
     session.lock = lock  # held while the session lives; train_run releases it at the end

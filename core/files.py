@@ -109,7 +109,11 @@ def check_writable(path: str | os.PathLike, name: str = "output") -> None:
     be made (``/proc``, ``/sys``, a read-only disk: tried by making and removing a file there)."""
     if not str(path).strip():
         raise OutputError(f"{name}: an empty file name")
-    path = Path(path)
+    with _path_trouble(OutputError, f"{name} {path}"):
+        _check_writable(Path(path), name)
+
+
+def _check_writable(path: Path, name: str) -> None:
     target = _target(path)
     try:
         mode = target.stat().st_mode
@@ -145,7 +149,11 @@ def check_folder(path: str | os.PathLike, name: str = "output folder") -> None:
     device) at the path or above it, or a place where no file can be made (``/proc``)."""
     if not str(path).strip():
         raise OutputError(f"{name}: an empty folder name")
-    path = Path(path)
+    with _path_trouble(OutputError, f"{name} {path}"):
+        _check_folder(Path(path), name)
+
+
+def _check_folder(path: Path, name: str) -> None:
     existing = path
     while not existing.exists() and existing != existing.parent:
         if existing.is_symlink():  # a dangling link: mkdir would fail on it
@@ -160,14 +168,27 @@ def check_folder(path: str | os.PathLike, name: str = "output folder") -> None:
 def check_input_file(path: str | os.PathLike, name: str = "input") -> None:
     """Refuse, before reading, an input that is there but no regular file (a FIFO would block the
     read forever, a device never end it); a missing one is the reader's to name."""
-    try:
-        mode = Path(path).stat().st_mode
-    except FileNotFoundError:
-        return
-    except OSError as e:
-        raise InputError(f"{name} {path}: {e.strerror or e}") from None
+    with _path_trouble(InputError, f"{name} {path}"):
+        try:
+            mode = Path(path).stat().st_mode
+        except FileNotFoundError:
+            return
     if not stat.S_ISREG(mode):
         raise InputError(f"{name} {path} is not a regular file ({_kind(mode)})")
+
+
+@contextmanager
+def _path_trouble(error: type[SettingsError], what: str) -> Iterator[None]:
+    """The system's refusal of a path itself (a name too long, a NUL byte in it, a loop of links)
+    becomes one line naming the option, like every other refusal of the checks above."""
+    if "\0" in what:  # pathlib answers "does not exist" to such a name; open() raises ValueError
+        raise error(f"{what!r}: a NUL character in the name")
+    try:
+        yield
+    except SettingsError:
+        raise
+    except OSError as e:
+        raise error(f"{what}: {e.strerror or e}") from None
 
 
 @contextmanager

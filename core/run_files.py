@@ -23,32 +23,24 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from core.configs import TrainConfig, UNetConfig, unet_parameters
+from core.configs import PROCESSES, STAGES, STEP, TrainConfig, UNetConfig, unet_parameters
 
 CONFIG_VERSION = 1
 STATUS_VERSION = 1
 STATES = ("running", "finished", "stopped", "failed")
 T = TypeVar("T")
 
-# Bounds of what a config.json may ask for. They only catch the absurd (a hand-edited or damaged file):
-# they are at least as wide as what a new run accepts (core.configs checks those), so that every run
-# cfg-tui made reads back. core.configs' own checks run too, through UNetConfig / TrainConfig.
-MAX_STAGES = 16
-"""U-Net stages counted before anything else (each halves the image)."""
+# What a config.json or status.json may hold is checked against core.configs' bounds (through
+# UNetConfig / TrainConfig, and the bounds below), the ones a new run is made under: every run
+# cfg-tui made reads back, and a hand-edited or damaged file asking for the absurd is refused.
 MAX_PARAMETERS = 2**31
 """U-Net parameters (8 GiB of float32 weights): far past any MNIST model, short of what would hang or
-exhaust memory when a resume builds it."""
-TRAIN_BOUNDS = {
-    "steps": (1, 10**9),
-    "batch_size": (1, 2**20),
-    "seed": (0, 2**64 - 1),  # torch seeds its generators with 64-bit integers
-    "warmup_steps": (0, 10**9),
-}
-PROCESSES = (1, 1024)
+exhaust memory when a resume builds it (the widest configuration inside the bounds has more)."""
 IMAGES = (1, 10**9)
-# status.json's numbers.
-MAX_STEP = 2**63 - 1
-"""Steps are int64 in a checkpoint."""
+"""Training images a run's data may hold (MNIST's 60,000 or a made-up set)."""
+PROCESS_RANGE = (int(PROCESSES.low), int(PROCESSES.high))
+MAX_STEP = int(STEP.high)
+"""A step in status.json: no run takes more (core.configs.TRAIN_STEPS)."""
 MAX_PID = 2**31 - 1
 """A pid_t; 0 means none (a status from before pids were recorded). A negative pid is never taken:
 ``kill`` would read it as a process group (-1: every process)."""
@@ -144,9 +136,9 @@ def _check_kinds(section: str, cls: type, d: dict) -> None:
 def read_model(d: dict) -> UNetConfig:
     """config.json's ``model``: kinds, then UNetConfig's own checks, then the size it would build."""
     _check_kinds("model", UNetConfig, d)
-    stages = len(d.get("channels", ()))
-    if stages > MAX_STAGES:
-        raise ValueError(f"model channels must list at most {MAX_STAGES} stages, not {stages:,}")
+    stages = len(d.get("channels", ()))  # counted first: each of a million entries would be checked
+    if stages > STAGES.high:
+        raise ValueError(f"model channels must list at most {STAGES.high:g} stages, not {stages:,}")
     model = UNetConfig.from_dict(d)
     parameters = unet_parameters(model)
     if parameters > MAX_PARAMETERS:
@@ -155,12 +147,9 @@ def read_model(d: dict) -> UNetConfig:
 
 
 def read_train(d: dict) -> TrainConfig:
-    """config.json's ``train``: kinds, TrainConfig's own checks, then the bounds of absurd values."""
+    """config.json's ``train``: kinds, then TrainConfig's own checks (core.configs' bounds)."""
     _check_kinds("train", TrainConfig, {k: v for k, v in d.items() if k != "bf16"})
-    train = TrainConfig.from_dict(d)
-    for name, (low, high) in TRAIN_BOUNDS.items():
-        whole(name.replace("_", " "), getattr(train, name), low, high)
-    return train
+    return TrainConfig.from_dict(d)
 
 
 @dataclass(frozen=True)
@@ -223,7 +212,7 @@ class RunConfig:
                 train=read_train(_section(d, "train")),
                 data=DataInfo.from_dict(_section(d, "data")),
                 device=text("device", d.get("device", "cpu")),
-                processes=whole("processes", d.get("processes", 1), *PROCESSES),  # runs before --nproc: 1
+                processes=whole("processes", d.get("processes", 1), *PROCESS_RANGE),  # runs before --nproc: 1
                 versions=_versions(d.get("versions", {})),
                 created=text("created", d.get("created", "")),
                 command=_command(d.get("command", [])),

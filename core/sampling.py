@@ -20,6 +20,7 @@ from core.choices import (
     SAMPLER_PRESETS,
     SHIFT,
     check_grid,
+    check_noise,
     check_shift,
     check_solver,
     check_steps,
@@ -61,6 +62,7 @@ class Sampler:
         check_steps(self.steps)
         check_grid(self.grid)
         check_shift(self.shift)
+        check_noise(self.noise)
         if self.grid == "fitted" and self.solver == "sde":
             raise ValueError("a time grid is fitted for an ODE solver (euler, heun, midpoint), not sde")
         if self.grid == "fitted" and self.guide.zero_steps:

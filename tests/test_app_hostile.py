@@ -257,7 +257,8 @@ async def test_a_settings_file_that_is_not_a_file_is_one_warning(
         assert_up(app)
         said = [(n.message, n.severity) for n in app._notifications if "settings file" in n.message]
         assert said == [
-            (f"settings file {private_config} is not a regular file; using the defaults", "warning")
+            (f"settings file {private_config} is not a regular file (a {kind.replace('fifo', 'FIFO')});"
+             " using the defaults", "warning")
         ]
         seen = record_notifications(app)
         await still_generates(pilot, app, small_checkpoint)  # remembering it fails: a warning, no more

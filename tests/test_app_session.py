@@ -1,6 +1,8 @@
 """A sampling session as a user has it: a quick first paint, progress that says how long, esc that
 cancels, keys and clicks that do what the help says, and a form remembered between sessions."""
 
+import os
+import re
 import time
 from pathlib import Path
 
@@ -13,7 +15,7 @@ from tests.layout import assert_no_overlaps, focus_problems
 from tui.app import CfgTuiApp
 from tui.screens.sample import SampleScreen, progress_text
 from tui.screens.start import StartScreen
-from tui.settings import AppSettings, Remembered
+from tui.settings import SETTINGS_LIMIT, AppSettings, Remembered
 from tui.widgets.digit_picker import DigitPicker
 from tui.widgets.image_grid import ImageGrid
 
@@ -188,6 +190,17 @@ def test_remembered_settings_drop_what_they_do_not_know(tmp_path: Path) -> None:
     Remembered({"guidance": 'say "1,3"'}, [2, 4], True).write(tmp_path / "new" / "s.toml")
     back = Remembered.read(tmp_path / "new" / "s.toml")
     assert back == Remembered({"guidance": 'say "1,3"'}, [2, 4], True)
+
+
+def test_remembered_settings_read_only_a_regular_file_of_sane_size(tmp_path: Path) -> None:
+    """A FIFO there would block the read (and the app) forever; a huge file is not ours."""
+    os.mkfifo(tmp_path / "fifo")
+    (tmp_path / "huge.toml").write_bytes(b"#" * (SETTINGS_LIMIT + 1))
+    for name, words in (("fifo", "not a regular file (a FIFO)"), ("huge.toml", "too large"),
+                        (".", "not a regular file (a folder)")):  # fmt: skip
+        with pytest.raises(ValueError, match=re.escape(words)):
+            Remembered.read(tmp_path / name)
+    assert Remembered.read(tmp_path / "missing.toml") == Remembered()
 
 
 @pytest.mark.asyncio

@@ -163,6 +163,11 @@ CASES: list[tuple[str, str]] = [
     ("info --channels 100000", "channels must each be at most 1,024"),
     ("info --channels ７", "comma-separated integers"),
     ("info --embed-dim 3", "t_embed_dim must be even"),
+    ("info --layers 1_0", "'1_0' is not a whole number"),
+    ("info --embed-dim ４0", "'４0' is not a whole number"),
+    (f"sample {BASE} --out {'a' * 300}.png", "File name too long"),
+    (f"sample {BASE} --npz {'d/' * 2100}x.npz", "File name too long"),
+    (f"train {TINY} --runs {'r' * 300}", "File name too long"),
     ("nope", "No such command 'nope'"),
 ]
 

@@ -114,6 +114,19 @@ def test_the_lab_sampler() -> None:
     assert lab.describe() == "euler × 99, uniform grid, cfg"
 
 
+@pytest.mark.parametrize(
+    "changes, words",
+    [({"noise": float("nan")}, "noise must be a finite number"), ({"noise": -1.0}, "noise must be 0 or more"),
+     ({"noise": 1e9}, "noise must be at most 100"), ({"steps": 0}, "steps must be at least 1"),
+     ({"shift": float("inf")}, "shift must be a number above 0"), ({"solver": "rk4"}, "unknown solver")],
+)  # fmt: skip
+def test_a_sampler_refuses_what_it_cannot_run(changes: dict, words: str) -> None:
+    """Checked where a Sampler is made, whoever makes it (the CLI and the forms check first, in words
+    naming their option; a library user gets these)."""
+    with pytest.raises(ValueError, match=words):
+        Sampler(**{"solver": "sde", **changes})
+
+
 def test_evaluations_leave_out_the_skipped_steps() -> None:
     assert Sampler(steps=10, guide=ZeroStar(zero_steps=3)).evaluations() == 7
     assert Sampler(steps=10, guide=ZeroStar()).evaluations() == 9  # zero-star skips one by default

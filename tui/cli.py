@@ -26,7 +26,7 @@ from core.images import SamplesError
 from core.runs import RunError
 from core.settings import SettingsError
 from tui.commands import bench, data, eval, path, runs, sample, train
-from tui.commands.common import parse_ints
+from tui.commands.common import parse_ints, whole
 
 app = typer.Typer(
     name="cfg-tui",
@@ -50,8 +50,8 @@ USER_ERRORS = (DataError, CheckpointError, RunError, SettingsError, SamplesError
 @app.command()
 def info(
     channels: str = typer.Option("32,64,128", help="U-Net widths per stage, comma-separated."),
-    layers: int = typer.Option(2, help="Residual layers per stage."),
-    embed_dim: int = typer.Option(40, help="Width of the time and label embeddings."),
+    layers: int = typer.Option(2, parser=whole(), help="Residual layers per stage."),
+    embed_dim: int = typer.Option(40, parser=whole(), help="Width of the time and label embeddings."),
 ) -> None:
     """Show the U-Net's size for a configuration and what this machine can run it on."""
     try:

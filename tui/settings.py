@@ -14,7 +14,8 @@ import tomli_w
 
 from core.assets import BUNDLED_MODEL
 from core.files import atomic_write_text
-from core.runs import default_runs_folder
+from core.run_files import RunError
+from core.runs import default_runs_folder, read_regular
 
 if TYPE_CHECKING:
     from tui.graphics import GraphicsMode
@@ -43,6 +44,10 @@ class AppSettings:
     """Where the Sample form's choices are remembered (None: nothing is read or written)."""
 
 
+SETTINGS_LIMIT = 1 << 20
+"""Bytes read of the settings file at most: it holds a dozen short fields."""
+
+
 @dataclass
 class Remembered:
     """The Sample form as the user left it: each field's text (a Select's value), by field id, and
@@ -54,13 +59,19 @@ class Remembered:
 
     @classmethod
     def read(cls, path: Path | None) -> Remembered:
-        """What ``path`` remembers; a missing file is nothing remembered. A damaged one raises
-        ValueError (one line) so that the app can say so and go on with the defaults."""
-        if path is None or not path.exists():
+        """What ``path`` remembers; a missing file is nothing remembered. A damaged one, or one that is
+        no regular file (a FIFO would block the app before it is shown), raises ValueError (one line)
+        so that the app can say so and go on with the defaults."""
+        if path is None:
             return cls()
         try:
-            table = tomllib.loads(path.read_text(encoding="utf-8")).get("sample", {})
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+            data = read_regular(path, limit=SETTINGS_LIMIT)
+            if data is None:
+                return cls()
+            table = tomllib.loads(data.decode("utf-8")).get("sample", {})
+        except RunError as e:  # it names the file and what it is instead
+            raise ValueError(f"settings file {e}; using the defaults") from None
+        except (ValueError, OSError) as e:  # UnicodeDecodeError, TOMLDecodeError
             raise ValueError(f"settings file {path} is unreadable ({e}); using the defaults") from None
         if not isinstance(table, dict):
             return cls()

@@ -240,13 +240,9 @@ class SampleScreen(AppScreen):
     # -- remembered between sessions --------------------------------------------------------
 
     def _recall(self) -> None:
-        """Fill the form as the last session left it; a damaged file is one warning, then the defaults.
-        Only a regular file is read: reading a FIFO there would block the app before it is shown."""
-        path = self.settings.config_file
+        """Fill the form as the last session left it; a damaged file is one warning, then the defaults."""
         try:
-            if path is not None and path.exists() and not path.is_file():
-                raise ValueError(f"settings file {path} is not a regular file; using the defaults")
-            remembered = Remembered.read(path)
+            remembered = Remembered.read(self.settings.config_file)
         except USER_ERRORS as e:
             self.notify(one_line(e), title="Settings", severity="warning")
             return

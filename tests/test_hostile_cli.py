@@ -78,6 +78,7 @@ CASES: list[tuple[str, str]] = [
     (f"sample {BASE} --digits 0-", "'0-' is not a digit, a range like 0-9, or null"),
     (f"sample {BASE} --digits ３", "'３' is not a digit"),
     (f"sample {BASE} --digits 5-2", "'5-2' is outside 0-9"),
+    (f"sample {BASE.replace('--digits 1', '--digits ,')}", "--digits: '' is not a digit"),
     (f"sample {BASE} --solver sde --noise inf", "--noise': must be a finite number"),
     (f"sample {BASE} --solver sde --noise -1", "--noise': must be 0 or more"),
     (f"sample {BASE.replace('--steps 1', '--steps 0')}", "--steps': must be at least 1"),

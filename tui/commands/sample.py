@@ -112,9 +112,9 @@ def sample(
     torch_device = resolve_device(device)
     weights = checkpoint_file(checkpoint) if step is None else _snapshot(checkpoint, step)
     model, _ = load_checkpoint(weights, torch_device)
+    labels = torch.tensor(parse_labels(digits, model.config.num_classes))  # before fitting a grid
     (sampler,) = with_guide_models([sampler], weights, torch_device)
     time_grid = resolve_grid(sampler, model, weights, log=log)
-    labels = torch.tensor(parse_labels(digits, model.config.num_classes))
     rows = row_names(labels.tolist(), model.config.null_label)
     if per_class is None:
         fit = out is None and npz is None  # only printing: as many as the terminal shows side by side

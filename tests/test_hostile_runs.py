@@ -70,9 +70,10 @@ def test_stop_signals_nothing_but_the_runs_own_trainer(
     named = {"bystander": bystander.pid, "other run's trainer": os.getpid()}.get(pid, pid)
     run.write_status(dataclasses.replace(RunStatus.now("running", 10, 50), pid=named))
     sent: list[tuple[int, int]] = []
-    monkeypatch.setattr(os, "kill", lambda p, s: sent.append((p, s)))
-    with pytest.raises(RunError, match=r"^run has no trainer running here \(none holds its lock\); nothing"):
-        stop_trainer(run)
+    with monkeypatch.context() as patch:  # undone here: the bystander's teardown kills it for real
+        patch.setattr(os, "kill", lambda p, s: sent.append((p, s)))
+        with pytest.raises(RunError, match=r"^run has no trainer running here \(none holds its lock\); nothing"):
+            stop_trainer(run)
     assert sent == [] and bystander.poll() is None
     held.release()
 

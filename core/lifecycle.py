@@ -97,7 +97,8 @@ def prepare_resume(path: str | os.PathLike, steps: int | None = None) -> RunDir:
             config = config.with_steps(steps)
         except ValueError as e:
             raise SettingsError(str(e)) from None
-    run.metrics()  # a metrics.jsonl that cannot be read (a FIFO, a folder) is refused before any write
+    run.check_writable_files()  # before any write: a FIFO as status.json, a file as previews/
+    run.metrics()  # a metrics.jsonl that cannot be read is refused before any write
     done = checkpoint_step(run)
     if done >= config.train.steps:
         raise RunError(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import stat
 from pathlib import Path
 
 from core.run_files import RunError
@@ -33,6 +34,9 @@ class RunLock:
     def acquire(self) -> None:
         """Take the lock, or :class:`RunLocked` naming the holder."""
         fd = _open(self.path)
+        if not stat.S_ISREG(os.fstat(fd).st_mode):  # a FIFO opens (O_RDWR) but is no lock file
+            os.close(fd)
+            raise RunError(f"{self.path} is not a regular file; move it away to train this run")
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -56,7 +60,12 @@ class RunLock:
 
 def _open(path: Path) -> int:
     # O_NOFOLLOW: a link planted in the run folder must not make us create or lock another file.
-    return os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    # O_NONBLOCK: a device there must not block the open.
+    flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+    try:
+        return os.open(path, flags, 0o644)
+    except OSError as e:  # a folder, a link (ELOOP), a read-only disk
+        raise RunError(f"{path} cannot be opened as the run's lock ({e.strerror or e})") from None
 
 
 def is_locked(run_path: str | os.PathLike) -> bool:

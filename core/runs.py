@@ -120,6 +120,27 @@ class RunDir:
             raise RunError(f"cannot create the run directory: {e.strerror or e} ({run.path})") from None
         return run
 
+    def check_writable_files(self) -> None:
+        """Refuse, before a trainer writes anything, a run whose files it replaces are not regular files
+        or whose folders are not folders (a FIFO as status.json, a file as previews/): one
+        :class:`RunError` naming it. A rename cannot replace a folder, and replacing a FIFO or device
+        is not ours to do; found at the first write, the run would fail part-way instead."""
+        expected = ((self.checkpoints, stat.S_IFDIR), (self.previews, stat.S_IFDIR),
+                    (self.status_path, stat.S_IFREG), (self.model_path, stat.S_IFREG),
+                    (self.state_path, stat.S_IFREG), (self.metrics_path, stat.S_IFREG),
+                    (self.path / LOCK_NAME, stat.S_IFREG))  # fmt: skip
+        for path, kind in expected:
+            try:  # the lock is opened without following a link (core.run_lock); the others follow one
+                found = stat.S_IFMT(os.stat(path, follow_symlinks=path.name != LOCK_NAME).st_mode)
+            except FileNotFoundError:
+                continue
+            except OSError as e:
+                raise RunError(f"{path} is unusable ({e.strerror or e})") from None
+            if found != kind:
+                wanted = "a folder" if kind == stat.S_IFDIR else "a regular file"
+                what = FILE_KINDS.get(found, "a regular file")
+                raise RunError(f"{path} should be {wanted}, not {what}; move it away to resume the run")
+
     @classmethod
     def open(cls, path: str | os.PathLike) -> RunDir:
         """An existing run; :class:`RunError` if ``path`` is not one."""
@@ -346,7 +367,8 @@ def _config_time(path: Path) -> float | None:
 
 
 FILE_KINDS = {stat.S_IFDIR: "a folder", stat.S_IFIFO: "a FIFO", stat.S_IFSOCK: "a socket",
-              stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device"}  # fmt: skip
+              stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device",
+              stat.S_IFLNK: "a symbolic link"}  # fmt: skip
 
 
 def open_regular(path: Path) -> BinaryIO:

@@ -155,6 +155,21 @@ def test_a_killed_trainers_lock_does_not_block_the_resume(tmp_path: Path) -> Non
     assert run.liveness() == "dead" and prepare_resume(run.path).path == run.path
 
 
+@pytest.mark.parametrize("kind", ["fifo", "folder", "link"])
+def test_a_lock_file_that_is_not_a_file_is_one_line_and_nothing_is_written(tmp_path: Path, kind: str) -> None:
+    """A FIFO opened for the lock and truncated was an OSError traceback; a link must not be followed."""
+    run = RunDir.create(tmp_path / "run", run_config(steps=50, batch_size=16))
+    lock_path = run.path / LOCK_NAME
+    target = tmp_path / "elsewhere"
+    {"fifo": lambda: os.mkfifo(lock_path), "folder": lock_path.mkdir,
+     "link": lambda: lock_path.symlink_to(target)}[kind]()  # fmt: skip
+    with pytest.raises(RunError, match=re.escape(str(lock_path))):
+        RunLock(run.path).acquire()
+    with pytest.raises(RunError, match=r"trainer\.lock should be a regular file"):
+        prepare_resume(run.path)
+    assert not target.exists() and run.status() is None
+
+
 # --- resume from the checkpoint ----------------------------------------------------------------------
 
 

@@ -71,6 +71,14 @@ def sample_app(checkpoint: Path, runs: Path = Path("runs")) -> CfgTuiApp:
     return CfgTuiApp(AppSettings(runs_folder=runs, checkpoint=checkpoint))
 
 
+async def request(pilot: Pilot, **fields: str) -> None:
+    """Ask the Sample form for a small generation (uniform grid, 2 steps, 1 per class), with ``fields``
+    changed, and wait until its worker is done (failed included)."""
+    await fill(pilot.app, **{"time-grid": "uniform", "steps": "2", "per-class": "1", **fields})
+    await pilot.press("ctrl+g")
+    await settle(pilot)
+
+
 async def still_generates(pilot: Pilot, app: CfgTuiApp, checkpoint: Path) -> None:
     """A small request with good values generates (the screen was not left half-done)."""
     fields = {"seed": "0", "per-class": "1", "steps": "2", "guidance": "3", "checkpoint": str(checkpoint)}
@@ -107,9 +115,7 @@ async def test_a_bad_sample_field_is_one_notification(
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)  # the model's preload
         seen = record_notifications(app)
-        await fill(app, **{"time-grid": "uniform", "steps": "2", "per-class": "1", **fields})
-        await pilot.press("ctrl+g")
-        await settle(pilot)
+        await request(pilot, **fields)
         assert_up(app)
         one_error(seen, *words)
         assert not app.screen.query_one(ImageGrid).panels
@@ -127,9 +133,7 @@ async def test_samples_that_would_not_fit_in_memory_are_refused_with_the_estimat
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         seen = record_notifications(app)
-        await fill(app, **{"time-grid": "uniform", "steps": "2", "per-class": "10000"})
-        await pilot.press("ctrl+g")
-        await settle(pilot)
+        await request(pilot, **{"per-class": "10000"})
         assert_up(app)
         one_error(seen, "sampling 100,000 images at once needs about", "1.0 GiB free")
         await still_generates(pilot, app, small_checkpoint)
@@ -161,9 +165,7 @@ async def test_a_generation_failing_deep_in_torch_is_one_notification(
 
         with monkeypatch.context() as patched:
             patched.setattr(sample_screen, "sample_images", failing)
-            await fill(app, **{"time-grid": "uniform", "steps": "2", "per-class": "1"})
-            await pilot.press("ctrl+g")
-            await settle(pilot)
+            await request(pilot)
         assert_up(app)
         one_error(seen, *words)
         assert not app.screen.query_one(ProgressBar).display
@@ -198,9 +200,7 @@ async def test_a_checkpoint_asking_for_an_absurd_model_is_one_notification(
         await settle(pilot)
         seen = record_notifications(app)
         start = time.perf_counter()
-        await fill(app, **{"time-grid": "uniform", "steps": "2", "per-class": "1", "checkpoint": str(huge)})
-        await pilot.press("ctrl+g")
-        await settle(pilot)
+        await request(pilot, checkpoint=str(huge))
         assert time.perf_counter() - start < 10  # refused from the header: nothing was built
         assert_up(app)
         one_error(seen, "huge.safetensors")
@@ -219,9 +219,7 @@ async def test_a_checkpoint_that_is_not_a_file_is_one_notification(small_checkpo
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         seen = record_notifications(app)
-        await fill(app, **{"time-grid": "uniform", "steps": "2", "per-class": "1", "checkpoint": str(path)})
-        await pilot.press("ctrl+g")
-        await settle(pilot)
+        await request(pilot, checkpoint=str(path))
         assert_up(app)
         one_error(seen, path.name)
         await still_generates(pilot, app, small_checkpoint)

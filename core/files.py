@@ -109,7 +109,7 @@ def check_writable(path: str | os.PathLike, name: str = "output") -> None:
     be made (``/proc``, ``/sys``, a read-only disk: tried by making and removing a file there)."""
     if not str(path).strip():
         raise OutputError(f"{name}: an empty file name")
-    with _path_trouble(OutputError, f"{name} {path}"):
+    with _path_trouble(OutputError, name, path):
         _check_writable(Path(path), name)
 
 
@@ -149,7 +149,7 @@ def check_folder(path: str | os.PathLike, name: str = "output folder") -> None:
     device) at the path or above it, or a place where no file can be made (``/proc``)."""
     if not str(path).strip():
         raise OutputError(f"{name}: an empty folder name")
-    with _path_trouble(OutputError, f"{name} {path}"):
+    with _path_trouble(OutputError, name, path):
         _check_folder(Path(path), name)
 
 
@@ -168,7 +168,7 @@ def _check_folder(path: Path, name: str) -> None:
 def check_input_file(path: str | os.PathLike, name: str = "input") -> None:
     """Refuse, before reading, an input that is there but no regular file (a FIFO would block the
     read forever, a device never end it); a missing one is the reader's to name."""
-    with _path_trouble(InputError, f"{name} {path}"):
+    with _path_trouble(InputError, name, path):
         try:
             mode = Path(path).stat().st_mode
         except FileNotFoundError:
@@ -178,10 +178,11 @@ def check_input_file(path: str | os.PathLike, name: str = "input") -> None:
 
 
 @contextmanager
-def _path_trouble(error: type[SettingsError], what: str) -> Iterator[None]:
+def _path_trouble(error: type[SettingsError], name: str, path: str | os.PathLike) -> Iterator[None]:
     """The system's refusal of a path itself (a name too long, a NUL byte in it, a loop of links)
     becomes one line naming the option, like every other refusal of the checks above."""
-    if "\0" in what:  # pathlib answers "does not exist" to such a name; open() raises ValueError
+    what = f"{name} {path}"
+    if "\0" in str(path):  # pathlib answers "does not exist" to such a name; open() raises ValueError
         raise error(f"{what!r}: a NUL character in the name")
     try:
         yield
